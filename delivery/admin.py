@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from delivery.models import NamedPreset, Variant
+
+
+@admin.register(NamedPreset)
+class NamedPresetAdmin(admin.ModelAdmin):
+    list_display = ["name", "label", "transformation", "widths", "sizes"]
+    search_fields = ["name", "label", "transformation"]
+
+
+@admin.register(Variant)
+class VariantAdmin(admin.ModelAdmin):
+    list_display = ["asset", "transformation", "format", "width", "height", "byte_size", "created_at"]
+    list_filter = ["format", "created_at"]
+    search_fields = ["transformation", "asset__title"]
+    readonly_fields = ["asset", "source_hash", "transformation", "format", "file", "content_type", "width",
+                       "height", "byte_size", "etag", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,83 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from generation.engine.registry import available_models, default_model, get_model
+from generation.presets import CUSTOM_SIZE, MIN_SIDE, SIDE_MULTIPLE, SIZE_PRESETS, STYLES
+from generation.services import MAX_SEED, GenerationParameters
+
+CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
+
+
+class GenerateForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "autofocus": True, "placeholder": "a red apple on a blue background"}),
+    )
+    negative_prompt = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    style = forms.ChoiceField(choices=[(key, style.label) for key, style in STYLES.items()], initial="none")
+    model = forms.ChoiceField(choices=())
+    size = forms.ChoiceField(
+        choices=[*((key, preset.label) for key, preset in SIZE_PRESETS.items()), (CUSTOM_SIZE, "Custom size")],
+        initial="square",
+    )
+    width = forms.IntegerField(required=False, min_value=MIN_SIDE, help_text="Custom size only")
+    height = forms.IntegerField(required=False, min_value=MIN_SIDE, help_text="Custom size only")
+    num_images = forms.IntegerField(label="Images", min_value=1, max_value=4, initial=1)
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_SEED, help_text="Leave blank for a random seed; it is stored."
+    )
+    steps = forms.IntegerField(min_value=1, max_value=100)
+    guidance = forms.FloatField(min_value=0, max_value=30)
+    campaign = forms.CharField(max_length=200, required=False)
+    product = forms.CharField(max_length=200, required=False)
+    channel = forms.CharField(max_length=100, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        models = available_models("text2img")
+        self.fields["model"].choices = [(spec.key, spec.label) for spec in models]
+        spec = default_model()
+        self.fields["model"].initial = spec.key
+        self.fields["steps"].initial = spec.default_steps
+        self.fields["guidance"].initial = spec.default_guidance
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        model_key = cleaned.get("model")
+        if not model_key:
+            return cleaned
+        spec = get_model(model_key)
+        if cleaned.get("size") == CUSTOM_SIZE:
+            width, height = cleaned.get("width"), cleaned.get("height")
+            if not width or not height:
+                raise ValidationError("Give both a width and a height for a custom size.")
+        elif cleaned.get("size") in SIZE_PRESETS:
+            preset = SIZE_PRESETS[cleaned["size"]]
+            width, height = preset.width, preset.height
+        else:
+            return cleaned
+        for name, value in (("width", width), ("height", height)):
+            if value > spec.max_side:
+                self.add_error(name, f"{spec.label} makes images up to {spec.max_side} px per side.")
+            elif value % SIDE_MULTIPLE:
+                self.add_error(name, f"Must be a multiple of {SIDE_MULTIPLE} (try {value - value % SIDE_MULTIPLE}).")
+        cleaned["width"], cleaned["height"] = width, height
+        return cleaned
+
+    def parameters(self) -> GenerationParameters:
+        data = self.cleaned_data
+        return GenerationParameters(
+            prompt=data["prompt"],
+            negative_prompt=data["negative_prompt"],
+            style=data["style"],
+            model_key=data["model"],
+            width=data["width"],
+            height=data["height"],
+            num_images=data["num_images"],
+            seed=data["seed"],
+            steps=data["steps"],
+            guidance=data["guidance"],
+            campaign=data["campaign"],
+            product=data["product"],
+            channel=data["channel"],
+        )

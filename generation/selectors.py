@@ -1,0 +1,60 @@
+"""Reads for the generation app, and the only way other apps read its data."""
+
+from django.core.files.storage import default_storage
+from django.db.models import QuerySet
+
+from generation.models import Asset, GenerationRequest
+
+
+def generation_request_list(*, user=None, limit: int = 50) -> QuerySet[GenerationRequest]:
+    requests = GenerationRequest.objects.select_related("created_by").prefetch_related("assets")
+    if user is not None:
+        requests = requests.filter(created_by=user)
+    return requests[:limit]
+
+
+def asset_get(*, asset_id: int) -> Asset | None:
+    return Asset.objects.select_related("request", "created_by").filter(pk=asset_id).first()
+
+
+def asset_list(*, ids: list[int] | None = None) -> QuerySet[Asset]:
+    assets = Asset.objects.select_related("request", "created_by")
+    if ids is not None:
+        assets = assets.filter(pk__in=ids)
+    return assets
+
+
+def asset_read_bytes(*, asset: Asset) -> bytes:
+    with default_storage.open(asset.file.name, "rb") as handle:
+        return handle.read()
+
+
+def asset_facts(*, asset: Asset) -> list[tuple[str, str]]:
+    """Everything known about how an asset was made, as label/value pairs for display."""
+    facts: list[tuple[str, str]] = [("Operation", asset.get_operation_display())]
+    request = asset.request
+    if request is not None:
+        facts += [
+            ("Prompt", request.prompt),
+            ("Negative prompt", request.negative_prompt),
+            ("Style", request.style),
+            ("Prompt sent to the model", request.full_prompt),
+            ("Model", request.model_key),
+            ("Scheduler", request.scheduler),
+            ("Steps", str(request.steps)),
+            ("Guidance", f"{request.guidance:g}"),
+        ]
+    facts += [
+        ("Seed", "" if asset.seed is None else str(asset.seed)),
+        ("Size", f"{asset.width} x {asset.height}"),
+        ("Format", asset.format.upper()),
+        ("File size", f"{asset.byte_size / 1024:.0f} KB"),
+        ("Created by", asset.created_by.get_username()),
+        ("Created", asset.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+        ("Campaign", asset.campaign),
+        ("Product", asset.product),
+        ("Channel", asset.channel),
+        ("Usage rights", asset.usage_rights),
+        ("AI-generated", "yes (IPTC trainedAlgorithmicMedia)" if asset.ai_generated else "no"),
+    ]
+    return [(label, value) for label, value in facts if value]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from generation import views
+
+app_name = "generation"
+urlpatterns = [
+    path("generate/", views.create, name="create"),
+    path("requests/", views.gallery, name="gallery"),
+    path("requests/<int:request_id>/", views.request_detail, name="request"),
+    path("requests/<int:request_id>/cancel/", views.request_cancel, name="cancel"),
+    path("assets/<int:asset_id>/file/", views.asset_file, name="asset-file"),
+]

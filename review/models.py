@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class ReviewState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    REJECTED = "rejected", "Rejected"
+    REVOKED = "revoked", "Revoked"
+
+
+class AssetReview(models.Model):
+    """Where one asset stands in review. Only approved assets have a deliverable public id."""
+
+    asset = models.OneToOneField("generation.Asset", on_delete=models.CASCADE, primary_key=True, related_name="review")
+    state = models.CharField(max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT, db_index=True)
+    # Assigned at first approval and kept for good, so a URL embedded on a site never points elsewhere.
+    public_id = models.CharField(max_length=120, unique=True, null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["submitted_at"]
+        permissions = [
+            ("decide_assetreview", "Can approve, reject or request changes"),
+            ("revoke_assetreview", "Can revoke an approved asset"),
+            ("submit_assetreview", "Can submit assets for review"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="approved") | Q(public_id__isnull=False), name="approved_has_public_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}: {self.get_state_display()}"
+
+
+class ReviewEvent(models.Model):
+    """One decision on the record. Never changed or deleted once written."""
+
+    asset = models.ForeignKey("generation.Asset", on_delete=models.CASCADE, related_name="review_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    from_state = models.CharField(max_length=20, choices=ReviewState.choices)
+    to_state = models.CharField(max_length=20, choices=ReviewState.choices)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}: {self.from_state} -> {self.to_state} by {self.actor_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError("Review events are immutable.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Review events are immutable.")

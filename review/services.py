@@ -1,0 +1,152 @@
+"""Writes for review: every transition is a conditional update plus an immutable event."""
+
+import re
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from generation.models import Asset
+from review.models import AssetReview, ReviewEvent, ReviewState
+from review.signals import asset_review_changed
+
+
+class ReviewError(Exception):
+    """A transition that is not allowed; the message is shown to the user."""
+
+
+class ReviewConflictError(ReviewError):
+    """Someone else changed the asset first (a double click, two reviewers at once)."""
+
+
+DECISIONS: dict[str, str] = {
+    "approve": ReviewState.APPROVED,
+    "request_changes": ReviewState.CHANGES_REQUESTED,
+    "reject": ReviewState.REJECTED,
+}
+SUBMITTABLE_FROM = (ReviewState.DRAFT, ReviewState.CHANGES_REQUESTED)
+
+
+def can_decide(*, actor: AbstractBaseUser, asset: Asset) -> bool:
+    if not actor.has_perm("review.decide_assetreview"):
+        return False
+    return settings.STUDIO_ALLOW_SELF_APPROVAL or asset.created_by_id != actor.pk
+
+
+def can_submit(*, actor: AbstractBaseUser, asset: Asset) -> bool:
+    return actor.has_perm("review.submit_assetreview") and (
+        asset.created_by_id == actor.pk or actor.has_perm("review.decide_assetreview")
+    )
+
+
+def asset_review_ensure(*, asset: Asset) -> AssetReview:
+    review, _ = AssetReview.objects.get_or_create(asset=asset)
+    return review
+
+
+def _transition(
+    *, asset: Asset, actor: AbstractBaseUser, from_states: tuple[str, ...], to_state: str, comment: str, **changes
+) -> AssetReview:
+    with transaction.atomic():
+        review = asset_review_ensure(asset=asset)
+        from_state = review.state
+        if from_state not in from_states:
+            raise ReviewConflictError(
+                f"This asset is {review.get_state_display().lower()}; it cannot become "
+                f"{ReviewState(to_state).label.lower()} from there."
+            )
+        updated = AssetReview.objects.filter(asset=asset, state=from_state).update(
+            state=to_state, updated_at=timezone.now(), **changes
+        )
+        if updated != 1:
+            raise ReviewConflictError("Someone else changed this asset a moment ago; reload to see its state.")
+        ReviewEvent.objects.create(
+            asset=asset, actor=actor, from_state=from_state, to_state=to_state, comment=comment.strip()
+        )
+        review.refresh_from_db()
+        transaction.on_commit(
+            lambda: asset_review_changed.send(
+                sender=AssetReview, asset=asset, from_state=from_state, to_state=to_state
+            )
+        )
+    return review
+
+
+def asset_review_submit(*, asset: Asset, actor: AbstractBaseUser, comment: str = "") -> AssetReview:
+    if not can_submit(actor=actor, asset=asset):
+        raise ReviewError("You cannot submit this asset for review.")
+    return _transition(
+        asset=asset,
+        actor=actor,
+        from_states=SUBMITTABLE_FROM,
+        to_state=ReviewState.IN_REVIEW,
+        comment=comment,
+        submitted_at=timezone.now(),
+    )
+
+
+def _public_id_for(asset: Asset) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", (asset.title or asset.product or "image").lower()).strip("-")
+    slug = "-".join(words.split("-")[:6])[:60].strip("-") or "image"
+    return f"{slug}-{secrets.token_hex(4)}"
+
+
+def asset_review_decide(
+    *, asset: Asset, actor: AbstractBaseUser, decision: str, comment: str = ""
+) -> AssetReview:
+    if decision not in DECISIONS:
+        raise ReviewError(f"Unknown decision {decision!r}.")
+    if not actor.has_perm("review.decide_assetreview"):
+        raise ReviewError("Only reviewers can approve, reject or request changes.")
+    if not can_decide(actor=actor, asset=asset):
+        raise ReviewError("You cannot review an image you generated yourself; ask another reviewer.")
+    to_state = DECISIONS[decision]
+    if to_state in (ReviewState.CHANGES_REQUESTED, ReviewState.REJECTED) and not comment.strip():
+        raise ReviewError("Say what should change (or why it is rejected) in the comment.")
+    changes: dict = {"decided_at": timezone.now()}
+    if to_state == ReviewState.APPROVED:
+        review = asset_review_ensure(asset=asset)
+        if review.public_id is None:
+            changes["public_id"] = _public_id_for(asset)
+    try:
+        return _transition(
+            asset=asset,
+            actor=actor,
+            from_states=(ReviewState.IN_REVIEW,),
+            to_state=to_state,
+            comment=comment,
+            **changes,
+        )
+    except IntegrityError as error:  # a public id collision: 32 random bits make this vanishingly rare
+        raise ReviewConflictError("Could not assign a public id; try again.") from error
+
+
+def asset_review_revoke(*, asset: Asset, actor: AbstractBaseUser, comment: str) -> AssetReview:
+    if not actor.has_perm("review.revoke_assetreview"):
+        raise ReviewError("Only reviewers can revoke an approval.")
+    if not comment.strip():
+        raise ReviewError("Say why the approval is revoked.")
+    return _transition(
+        asset=asset,
+        actor=actor,
+        from_states=(ReviewState.APPROVED,),
+        to_state=ReviewState.REVOKED,
+        comment=comment,
+        decided_at=timezone.now(),
+    )
+
+
+def asset_reviews_submit_new(*, assets: list[Asset]) -> None:
+    """New generated images go straight into the queue, submitted in their creator's name."""
+    for asset in assets:
+        asset_review_ensure(asset=asset)
+        _transition(
+            asset=asset,
+            actor=asset.created_by,
+            from_states=SUBMITTABLE_FROM,
+            to_state=ReviewState.IN_REVIEW,
+            comment="Submitted on generation.",
+            submitted_at=timezone.now(),
+        )

@@ -1,0 +1,5 @@
+from django.dispatch import Signal
+
+# Sent after a review transition commits; kwargs: asset, from_state, to_state. Delivery listens to purge
+# variants of an asset that stops being approved.
+asset_review_changed = Signal()

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from review import views
+
+app_name = "review"
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("bulk/", views.bulk_decide, name="bulk"),
+    path("assets/", views.asset_list, name="assets"),
+    path("assets/<int:asset_id>/", views.asset_detail, name="asset"),
+    path("assets/<int:asset_id>/decide/", views.decide, name="decide"),
+    path("assets/<int:asset_id>/submit/", views.submit, name="submit"),
+    path("assets/<int:asset_id>/revoke/", views.revoke, name="revoke"),
+]

@@ -1,0 +1,152 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from generation import selectors as generation_selectors
+from generation.models import Asset
+from review import selectors, services
+from review.forms import BulkDecisionForm, CommentForm, DecisionForm
+from review.models import ReviewState
+from review.panels import render_asset_panels
+
+
+def _get_asset(asset_id: int) -> Asset:
+    asset = generation_selectors.asset_get(asset_id=asset_id)
+    if asset is None:
+        raise Http404("No such asset.")
+    return asset
+
+
+def _next_in_queue(after: Asset | None = None) -> int | None:
+    for review in selectors.review_queue(limit=2):
+        if after is None or review.asset_id != after.pk:
+            return review.asset_id
+    return None
+
+
+@login_required
+@permission_required("review.decide_assetreview", raise_exception=True)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    reviews = list(selectors.review_queue())
+    return render(request, "review/queue.html", {"reviews": reviews})
+
+
+@login_required
+@require_GET
+def asset_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    if state and state not in ReviewState.values:
+        state = ""
+    mine = request.GET.get("mine") == "1"
+    reviews = selectors.assets_with_state(user=request.user if mine else None, state=state or None)
+    context = {"reviews": reviews, "state": state, "mine": mine, "states": ReviewState.choices}
+    return render(request, "review/assets.html", context)
+
+
+@login_required
+@require_GET
+def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = _get_asset(asset_id)
+    review = services.asset_review_ensure(asset=asset)
+    context = {
+        "asset": asset,
+        "review": review,
+        "facts": generation_selectors.asset_facts(asset=asset),
+        "history": selectors.review_history(asset=asset),
+        "can_decide": review.state == ReviewState.IN_REVIEW and services.can_decide(actor=request.user, asset=asset),
+        "can_submit": review.state in services.SUBMITTABLE_FROM
+        and services.can_submit(actor=request.user, asset=asset),
+        "can_revoke": review.state == ReviewState.APPROVED and request.user.has_perm("review.revoke_assetreview"),
+        "is_own": asset.created_by_id == request.user.pk,
+        "decision_form": DecisionForm(),
+        "from_queue": request.GET.get("from") == "queue",
+        "panels": render_asset_panels(request, asset, review),
+    }
+    return render(request, "review/asset.html", context)
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = _get_asset(asset_id)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose approve, request changes or reject.")
+        return redirect("review:asset", asset_id=asset_id)
+    try:
+        review = services.asset_review_decide(
+            asset=asset,
+            actor=request.user,
+            decision=form.cleaned_data["decision"],
+            comment=form.cleaned_data["comment"],
+        )
+    except services.ReviewError as error:
+        messages.error(request, str(error))
+        return redirect("review:asset", asset_id=asset_id)
+    messages.success(request, f"Asset {asset.pk}: {review.get_state_display().lower()}.")
+    if request.POST.get("from") == "queue":
+        next_id = _next_in_queue(after=asset)
+        if next_id:
+            return redirect(f"{reverse('review:asset', args=[next_id])}?from=queue")
+        return redirect("review:queue")
+    return redirect("review:asset", asset_id=asset_id)
+
+
+@login_required
+@require_POST
+def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = _get_asset(asset_id)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.asset_review_submit(asset=asset, actor=request.user, comment=comment)
+        messages.success(request, "Submitted for review.")
+    except services.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect("review:asset", asset_id=asset_id)
+
+
+@login_required
+@require_POST
+def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = _get_asset(asset_id)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.asset_review_revoke(asset=asset, actor=request.user, comment=comment)
+        messages.success(request, "Approval revoked: its delivery URLs now answer 404.")
+    except services.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect("review:asset", asset_id=asset_id)
+
+
+@login_required
+@permission_required("review.decide_assetreview", raise_exception=True)
+@require_POST
+def bulk_decide(request: HttpRequest) -> HttpResponse:
+    queued_ids = [review.asset_id for review in selectors.review_queue()]
+    form = BulkDecisionForm(request.POST, asset_ids=queued_ids)
+    if not form.is_valid():
+        messages.error(request, "Select images still in the queue and a decision.")
+        return redirect("review:queue")
+    done, refused = 0, []
+    for asset in generation_selectors.asset_list(ids=form.cleaned_data["assets"]):
+        try:
+            services.asset_review_decide(
+                asset=asset,
+                actor=request.user,
+                decision=form.cleaned_data["decision"],
+                comment=form.cleaned_data["comment"],
+            )
+            done += 1
+        except services.ReviewError as error:
+            refused.append(f"#{asset.pk}: {error}")
+    if done:
+        messages.success(request, f"{done} asset{'s' if done != 1 else ''} updated.")
+    for reason in refused:
+        messages.error(request, reason)
+    return redirect("review:queue")

@@ -1,0 +1,39 @@
+// Keyboard shortcuts: Ctrl+Enter submits the generate form; on a review page, a single key presses the
+// button marked data-key (A approve, C request changes, R reject, J back to the queue).
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  const typing = target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]");
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    const form = typing && target.closest("form");
+    if (form) { event.preventDefault(); form.requestSubmit(); }
+    return;
+  }
+  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (!document.querySelector("[data-shortcuts=review]")) return;
+  const control = document.querySelector(`[data-key="${event.key.toLowerCase()}"]`);
+  if (!control) return;
+  event.preventDefault();
+  const comment = document.querySelector("#decide-form textarea[name=comment]");
+  const needsComment = control.value === "reject" || control.value === "request_changes";
+  if (needsComment && comment && !comment.value.trim()) { comment.focus(); comment.placeholder = "Say why, then press the button"; return; }
+  control.click();
+});
+
+// Copy buttons for embed codes.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.getElementById(button.dataset.copy);
+  await navigator.clipboard.writeText(source.textContent);
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = "Copy"; }, 1500);
+});
+
+// The custom width/height fields matter only for a custom size.
+document.addEventListener("DOMContentLoaded", () => {
+  const size = document.getElementById("id_size");
+  const custom = document.querySelector(".custom-size");
+  if (!size || !custom) return;
+  const sync = () => { custom.hidden = size.value !== "custom"; };
+  size.addEventListener("change", sync); sync();
+});

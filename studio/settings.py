@@ -1,0 +1,226 @@
+"""Studio settings: every value comes from the environment, with embedded defaults for one machine.
+
+With nothing configured, Studio runs on SQLite (WAL), Celery over kombu's filesystem transport and local
+media, all under ``var/``. Set ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``STUDIO_STORAGE=s3`` for real
+services; set ``STUDIO_PRODUCTION=1`` and the secrets it asks for before exposing Studio to anyone.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from studio.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("STUDIO_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+# --- Core / security -------------------------------------------------------------------------------------
+PRODUCTION = env_bool("STUDIO_PRODUCTION", False)
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+
+if PRODUCTION:
+    # No defaults here: a production deployment without these must not start.
+    SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+    ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [])
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("Set DJANGO_ALLOWED_HOSTS (comma-separated) when STUDIO_PRODUCTION=1.")
+    if len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
+else:
+    SECRET_KEY = env_str("DJANGO_SECRET_KEY", "studio-insecure-development-key-do-not-use-in-production")
+    ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+
+# --- Applications ----------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "studio",
+    "generation",
+    "review",
+    "delivery",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+ASGI_APPLICATION = "studio.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+            # {% partialdef %} everywhere without {% load %}, as in Django 6's built-in partials.
+            "builtins": ["template_partials.templatetags.partials"],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------------------
+SQLITE_PATH = VAR_DIR / "studio.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"), conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes progress; IMMEDIATE transactions take the
+    # write lock up front, so two writers wait (busy timeout) instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # A file, not :memory:, so a Celery worker process started by a test sees the same database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth ------------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- i18n ------------------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("STUDIO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Files -----------------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(VAR_DIR / "media")))
+
+STUDIO_STORAGE = env_str("STUDIO_STORAGE", "local")
+if STUDIO_STORAGE == "s3":
+    # Credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or an
+    # instance role; boto3 reads them itself.
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+elif STUDIO_STORAGE == "local":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ImproperlyConfigured(f"STUDIO_STORAGE must be 'local' or 's3', not {STUDIO_STORAGE!r}.")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Uploads and imports are bounded; anything bigger is refused before it is read into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Celery ----------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir / "queue"),
+        "data_folder_out": str(_queue_dir / "queue"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Generation is bounded by steps and size; these limits are a last resort against a stuck pipeline.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("STUDIO_TASK_SOFT_TIME_LIMIT", 30 * 60)
+CELERY_TASK_TIME_LIMIT = env_int("STUDIO_TASK_TIME_LIMIT", 35 * 60)
+CELERY_TASK_ALWAYS_EAGER = env_bool("STUDIO_CELERY_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Generation ------------------------------------------------------------------------------------------
+# Model registry: key -> where the weights are (a hub id, a local diffusers folder or a single
+# .safetensors file) and the tasks it supports. Add models here or through STUDIO_MODELS_JSON.
+STUDIO_MODEL_DIR = Path(env_str("STUDIO_MODEL_DIR", str(VAR_DIR / "models")))
+STUDIO_MODELS = {
+    "tiny": {
+        "label": "Tiny test pipeline (random weights)",
+        "source": str(STUDIO_MODEL_DIR / "tiny"),
+        "tasks": ["text2img"],
+        "notice": "This model has random weights: it makes noise-like images. It exists so every part of "
+        "Studio can run without a GPU; configure a real model for real pictures.",
+        "default_steps": 8,
+        "max_side": 512,
+    },
+}
+_extra_models = env_str("STUDIO_MODELS_JSON", "")
+if _extra_models:
+    import json
+
+    try:
+        STUDIO_MODELS.update(json.loads(_extra_models))
+    except (ValueError, TypeError) as error:
+        raise ImproperlyConfigured(f"STUDIO_MODELS_JSON is not a JSON object: {error}") from error
+STUDIO_DEFAULT_MODEL = env_str("STUDIO_DEFAULT_MODEL", "tiny")
+if STUDIO_DEFAULT_MODEL not in STUDIO_MODELS:
+    raise ImproperlyConfigured(f"STUDIO_DEFAULT_MODEL {STUDIO_DEFAULT_MODEL!r} is not in the model registry.")
+STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 0)  # 0: torch's own default
+STUDIO_DEVICE = env_str("STUDIO_DEVICE", "cpu")
+
+# --- Review ----------------------------------------------------------------------------------------------
+STUDIO_ALLOW_SELF_APPROVAL = env_bool("STUDIO_ALLOW_SELF_APPROVAL", False)
+
+# --- Delivery --------------------------------------------------------------------------------------------
+STUDIO_DELIVERY_MAX_AGE = env_int("STUDIO_DELIVERY_MAX_AGE", 3600)
+STUDIO_DELIVERY_MAX_WIDTH = env_int("STUDIO_DELIVERY_MAX_WIDTH", 4096)
+STUDIO_DELIVERY_MAX_HEIGHT = env_int("STUDIO_DELIVERY_MAX_HEIGHT", 4096)
+STUDIO_DELIVERY_MAX_PIXELS = env_int("STUDIO_DELIVERY_MAX_PIXELS", 16_777_216)
+STUDIO_DELIVERY_MAX_SOURCE_PIXELS = env_int("STUDIO_DELIVERY_MAX_SOURCE_PIXELS", 50_000_000)
+STUDIO_DELIVERY_MAX_RENDERS = env_int("STUDIO_DELIVERY_MAX_RENDERS", 4)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("STUDIO_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,167 @@
+"""Shared fixtures. `make test` runs the suite twice: on the embedded defaults (SQLite, filesystem broker)
+and against the real PostgreSQL and Redis on 127.0.0.1 (STUDIO_TEST_PASS=services)."""
+
+import io
+import os
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from PIL import Image
+
+from review.roles import ADMINS, MARKETERS, REVIEWERS, sync_groups
+from tests.services import services_unavailable_reason
+
+
+def pytest_runtest_setup(item) -> None:
+    if "services" not in item.keywords:
+        return
+    reason = services_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("STUDIO_REQUIRE_SERVICES") == "1" and os.environ.get("STUDIO_TEST_PASS") == "services":
+        pytest.fail(f"STUDIO_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> str:
+    """The tiny random-weight pipeline the `tiny` registry entry points at, built once per run."""
+    from django.core.management import call_command
+
+    target = settings.STUDIO_MODEL_DIR / "tiny"
+    call_command("build_tiny_model", out=str(target), verbosity=0)
+    return str(target)
+
+
+def _user(username: str, group: str, **extra):
+    sync_groups()
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def marketer(db):
+    return _user("marketer", MARKETERS)
+
+
+@pytest.fixture
+def reviewer(db):
+    return _user("reviewer", REVIEWERS)
+
+
+@pytest.fixture
+def second_reviewer(db):
+    return _user("reviewer2", REVIEWERS)
+
+
+@pytest.fixture
+def admin_user(db):
+    return _user("boss", ADMINS, is_staff=True, is_superuser=True)
+
+
+def png_bytes(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_asset(db, marketer):
+    """Create a generated asset with a real PNG in storage, as the worker would."""
+    from generation.models import GenerationRequest
+    from generation.services import generation_request_complete
+
+    def make(*, user=None, prompt: str = "a red apple on a blue background", size=(64, 48)):
+        owner = user or marketer
+        request = GenerationRequest.objects.create(
+            created_by=owner,
+            prompt=prompt,
+            full_prompt=prompt,
+            model_key="tiny",
+            width=size[0],
+            height=size[1],
+            seed=7,
+            steps=2,
+            guidance=5.0,
+            status=GenerationRequest.Status.RUNNING,
+        )
+        image = Image.new("RGB", size, (200, 40, 40))
+        [asset] = generation_request_complete(request=request, images=[image], seeds=[7])
+        return asset
+
+    return make
+
+
+def database_url_for_subprocess() -> str:
+    """A DATABASE_URL that points a child process (a Celery worker) at the test database."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    user = settings_dict.get("USER") or "postgres"
+    password = settings_dict.get("PASSWORD") or ""
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tiny_model_dir, media_root):
+    """A real Celery worker in its own process, on this pass's broker and the test database."""
+    import subprocess
+    import sys
+
+    from studio.celery import app
+
+    app.control.purge()  # messages left by an earlier run must not reach this worker
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "STUDIO_VAR_DIR": str(settings.VAR_DIR),
+        "STUDIO_MEDIA_ROOT": str(media_root),
+        "STUDIO_TORCH_THREADS": "1",
+    }
+    log_path = media_root.parent / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-P", "solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        print(log_path.read_text(errors="replace")[-4000:])
+
+
+def wait_for(predicate, *, timeout: float = 120.0, interval: float = 0.25):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:.0f}s")
