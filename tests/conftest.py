@@ -82,7 +82,7 @@ def make_asset(db, marketer):
     from generation.models import GenerationRequest
     from generation.services import generation_request_complete
 
-    def make(*, user=None, prompt: str = "a red apple on a blue background", size=(64, 48)):
+    def make(*, user=None, prompt: str = "a red apple on a blue background", size=(96, 64)):
         owner = user or marketer
         request = GenerationRequest.objects.create(
             created_by=owner,

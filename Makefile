@@ -1,0 +1,76 @@
+# Studio: `make run` starts the app on embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+# The CLIP BPE vocabulary ships in this wheel. --no-deps: its dependencies would replace the CPU torch.
+OPEN_CLIP := open_clip_torch>=3.3,<4
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/test
+TEST_BROKER_URL := redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format worker bench install chromium clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps "$(OPEN_CLIP)"
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps "$(OPEN_CLIP)"
+	touch $@ $(STAMP)
+
+install: $(STAMP)
+
+## run: migrate, create demo accounts on first run, then the web server and a Celery worker (Ctrl-C stops both)
+run: $(STAMP)
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py create_demo_accounts
+	$(PY) manage.py build_tiny_model
+	@echo "Studio on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
+	@trap 'kill 0' INT TERM; \
+	$(PY) -m celery -A studio worker -P solo --loglevel=INFO & \
+	$(PY) manage.py runserver $(HOST):$(PORT); \
+	kill 0
+
+## worker: one more Celery worker (one per GPU in production: -P solo, a queue per model)
+worker: $(STAMP)
+	$(PY) -m celery -A studio worker -P solo --loglevel=INFO
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+## test: the whole suite, on embedded defaults and then against PostgreSQL and Redis
+test: $(DEV_STAMP) chromium
+	@echo "== pass 1 of 2: embedded defaults (SQLite in WAL mode, Celery over the filesystem transport) =="
+	env -u DATABASE_URL -u CELERY_BROKER_URL STUDIO_TEST_PASS=embedded STUDIO_VAR_DIR=$(CURDIR)/var/test-embedded \
+		$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "== pass 2 of 2: PostgreSQL and Redis on 127.0.0.1 =="
+	@if problem=$$($(PY) -m tests.services); then \
+		STUDIO_TEST_PASS=services DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		STUDIO_VAR_DIR=$(CURDIR)/var/test-services $(PY) -m pytest -m "not browser" $(PYTEST_ARGS); \
+	elif [ "$$STUDIO_REQUIRE_SERVICES" = "1" ]; then \
+		echo "STUDIO_REQUIRE_SERVICES=1 but $$problem"; exit 1; \
+	else \
+		echo "skipped: $$problem (the service tests were skipped in pass 1 with that reason)"; \
+	fi
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf var/test-embedded var/test-services

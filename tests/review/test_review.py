@@ -1,0 +1,182 @@
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.urls import reverse
+
+from review import services
+from review.models import AssetReview, ReviewEvent, ReviewState
+
+
+@pytest.fixture
+def asset(make_asset, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return make_asset()
+
+
+def test_a_generated_image_lands_in_the_queue_submitted_by_its_creator(asset, marketer):
+    review = AssetReview.objects.get(asset=asset)
+    assert review.state == ReviewState.IN_REVIEW
+    assert review.public_id is None
+    [event] = ReviewEvent.objects.filter(asset=asset)
+    assert (event.actor, event.from_state, event.to_state) == (marketer, ReviewState.DRAFT, ReviewState.IN_REVIEW)
+
+
+def test_reviewer_approves_with_a_comment_and_the_asset_gets_a_public_id(asset, reviewer):
+    review = services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", comment="Lovely")
+    assert review.state == ReviewState.APPROVED
+    assert review.public_id and review.public_id.startswith("a-red-apple-on-a-blue")
+    event = ReviewEvent.objects.filter(asset=asset).last()
+    assert (event.actor, event.to_state, event.comment) == (reviewer, ReviewState.APPROVED, "Lovely")
+    assert event.created_at is not None
+
+
+def test_marketer_cannot_approve(asset, marketer):
+    with pytest.raises(services.ReviewError, match="Only reviewers"):
+        services.asset_review_decide(asset=asset, actor=marketer, decision="approve")
+    assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
+
+
+def test_reviewer_cannot_approve_own_generation(make_asset, reviewer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        own = make_asset(user=reviewer)
+    with pytest.raises(services.ReviewError, match="generated yourself"):
+        services.asset_review_decide(asset=own, actor=reviewer, decision="approve")
+
+
+def test_self_approval_can_be_allowed_by_setting(make_asset, reviewer, settings, django_capture_on_commit_callbacks):
+    settings.STUDIO_ALLOW_SELF_APPROVAL = True
+    with django_capture_on_commit_callbacks(execute=True):
+        own = make_asset(user=reviewer)
+    assert services.asset_review_decide(asset=own, actor=reviewer, decision="approve").state == ReviewState.APPROVED
+
+
+@pytest.mark.parametrize("decision", ["reject", "request_changes"])
+def test_rejecting_or_requesting_changes_needs_a_comment(asset, reviewer, decision):
+    with pytest.raises(services.ReviewError, match="comment"):
+        services.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="  ")
+    assert ReviewEvent.objects.filter(asset=asset).count() == 1
+
+
+def test_a_second_decision_on_the_same_asset_is_refused(asset, reviewer, second_reviewer):
+    services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    with pytest.raises(services.ReviewConflictError):
+        services.asset_review_decide(asset=asset, actor=second_reviewer, decision="reject", comment="no")
+    assert AssetReview.objects.get(asset=asset).state == ReviewState.APPROVED
+    assert ReviewEvent.objects.filter(asset=asset).count() == 2
+
+
+def test_changes_requested_can_be_resubmitted(asset, reviewer, marketer):
+    services.asset_review_decide(asset=asset, actor=reviewer, decision="request_changes", comment="Brighter")
+    assert services.asset_review_submit(asset=asset, actor=marketer).state == ReviewState.IN_REVIEW
+
+
+def test_revoking_an_approval_takes_the_public_id_out_of_delivery(asset, reviewer):
+    from review.selectors import approved_asset_by_public_id
+
+    review = services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    assert approved_asset_by_public_id(public_id=review.public_id) == asset
+    services.asset_review_revoke(asset=asset, actor=reviewer, comment="Licence expired")
+    assert approved_asset_by_public_id(public_id=review.public_id) is None
+    assert AssetReview.objects.get(asset=asset).public_id == review.public_id, "public ids are never reused"
+
+
+def test_review_events_are_immutable(asset):
+    event = ReviewEvent.objects.get(asset=asset)
+    event.comment = "rewritten"
+    with pytest.raises(ValidationError):
+        event.save()
+    with pytest.raises(ValidationError):
+        event.delete()
+
+
+def test_reviewer_decides_from_the_page_and_moves_to_the_next_in_queue(
+    client, make_asset, reviewer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = make_asset(), make_asset(prompt="a green bottle")
+    client.force_login(reviewer)
+
+    page = client.get(reverse("review:asset", args=[first.pk]) + "?from=queue")
+    assert page.status_code == 200
+    assert 'data-key="a"' in page.content.decode()
+    response = client.post(
+        reverse("review:decide", args=[first.pk]), {"decision": "approve", "comment": "", "from": "queue"}
+    )
+
+    assert response.status_code == 302
+    assert response.url == reverse("review:asset", args=[second.pk]) + "?from=queue"
+    assert AssetReview.objects.get(asset=first).state == ReviewState.APPROVED
+
+
+def test_marketer_sees_the_status_but_no_decision_buttons(client, asset, marketer):
+    client.force_login(marketer)
+    body = client.get(reverse("review:asset", args=[asset.pk])).content.decode()
+    assert "In review" in body
+    assert 'data-key="a"' not in body
+    assert client.get(reverse("review:queue")).status_code == 403
+    client.post(reverse("review:decide", args=[asset.pk]), {"decision": "approve"})
+    assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
+
+
+def test_bulk_approval_decides_each_selected_asset(client, make_asset, reviewer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assets = [make_asset(), make_asset(), make_asset()]
+    client.force_login(reviewer)
+    response = client.post(
+        reverse("review:bulk"), {"decision": "approve", "assets": [assets[0].pk, assets[2].pk], "comment": ""}
+    )
+    assert response.status_code == 302
+    states = dict(AssetReview.objects.values_list("asset_id", "state"))
+    assert states == {
+        assets[0].pk: ReviewState.APPROVED,
+        assets[1].pk: ReviewState.IN_REVIEW,
+        assets[2].pk: ReviewState.APPROVED,
+    }
+
+
+def test_unknown_asset_is_a_404(client, reviewer):
+    client.force_login(reviewer)
+    assert client.get(reverse("review:asset", args=[999999])).status_code == 404
+
+
+def test_groups_carry_the_right_permissions(marketer, reviewer, admin_user):
+    assert marketer.has_perm("generation.add_generationrequest")
+    assert not marketer.has_perm("review.decide_assetreview")
+    assert reviewer.has_perm("review.decide_assetreview")
+    assert admin_user.has_perm("review.decide_assetreview")
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_at_once_on_postgresql_make_one_decision(make_asset, reviewer, second_reviewer):
+    assert connection.vendor == "postgresql"
+    asset = make_asset()  # autocommit: on_commit ran at once, so it is in review
+    assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(actor, decision: str) -> None:
+        barrier.wait()
+        try:
+            services.asset_review_decide(asset=asset, actor=actor, decision=decision, comment="looked at it")
+            outcomes.append(decision)
+        except services.ReviewConflictError:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=decide, args=(reviewer, "approve")),
+        threading.Thread(target=decide, args=(second_reviewer, "reject")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("conflict") == 1
+    [winner] = [outcome for outcome in outcomes if outcome != "conflict"]
+    [decision] = ReviewEvent.objects.filter(asset=asset, from_state=ReviewState.IN_REVIEW)
+    assert decision.to_state == services.DECISIONS[winner]
+    assert AssetReview.objects.get(asset=asset).state == services.DECISIONS[winner]
