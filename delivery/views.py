@@ -1,5 +1,100 @@
-from django.http import HttpRequest, HttpResponse
+"""The public image endpoint: /image/upload/[s--SIG--/]<transformation>/.../<public_id>[.<ext>]."""
+
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_safe
+
+from delivery import services
+from delivery.rendering import SourceImageError
+from delivery.signing import verify
+from delivery.transformations import DeliveryRequest, TransformationError, canonical_transformation, parse_delivery_path
+from review import selectors as review_selectors
+
+logger = logging.getLogger(__name__)
 
 
-def serve(request: HttpRequest, delivery_path: str) -> HttpResponse:  # replaced below once the core lands
-    raise NotImplementedError
+def _plain(status: int, reason: str, **headers: str) -> HttpResponse:
+    response = HttpResponse(reason + "\n", status=status, content_type="text/plain; charset=utf-8")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    _security_headers(response)
+    response["Cache-Control"] = "no-store" if status >= 500 else "public, max-age=60"
+    return response
+
+
+def _security_headers(response: HttpResponseBase) -> None:
+    response["Content-Security-Policy"] = "default-src 'none'"
+    response["X-Content-Type-Options"] = "nosniff"
+
+
+def _allowed_unsigned(delivery: DeliveryRequest, presets: dict[str, str]) -> bool:
+    if not settings.STUDIO_DELIVERY_STRICT or not delivery.written_components:
+        return True
+    if delivery.uses_only_presets:
+        return True
+    allowed = set()
+    for entry in settings.STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS:
+        try:
+            allowed.add(canonical_transformation(entry, presets=presets))
+        except TransformationError:
+            logger.warning("Ignoring invalid STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS entry %r", entry)
+    return delivery.canonical_transformation in allowed
+
+
+@require_safe
+def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
+    presets = services.preset_map()
+    try:
+        delivery = parse_delivery_path(delivery_path, presets=presets)
+    except TransformationError as error:
+        return _plain(400, f"Bad transformation: {error}")
+
+    if delivery.signature is not None:
+        if not verify(delivery.signature, delivery.signed_path, settings.STUDIO_DELIVERY_KEYS):
+            return _plain(403, "Invalid signature for this URL.")
+    elif not _allowed_unsigned(delivery, presets):
+        return _plain(
+            403,
+            "Strict mode: unsigned URLs may only use named presets (t_<name>) or allowed transformations. "
+            "Sign this URL (python manage.py delivery_url) or use a preset.",
+        )
+
+    asset = review_selectors.approved_asset_by_public_id(public_id=delivery.public_id)
+    if asset is None:
+        return _plain(404, f"No approved image with public id {delivery.public_id!r}.")
+
+    accept = request.headers.get("Accept", "")
+    try:
+        output_format, negotiated = services.resolve_format(asset=asset, delivery=delivery, accept=accept)
+        variant = services.variant_get_or_render(asset=asset, delivery=delivery, output_format=output_format)
+    except TransformationError as error:  # includes the render limits
+        return _plain(400, f"Bad transformation: {error}")
+    except services.RenderCapacityError:
+        return _plain(503, "Busy rendering other images; retry in a moment.", Retry_After="1")
+    except SourceImageError:
+        logger.exception("Stored image %s cannot be rendered", asset.pk)
+        return _plain(500, "The stored image could not be rendered.")
+
+    etag = f'"{variant.etag}"'
+    if delivery.version is not None:
+        cache_control = f"public, max-age={settings.STUDIO_DELIVERY_IMMUTABLE_MAX_AGE}, immutable"
+    else:
+        cache_control = f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}"
+
+    if_none_match = request.headers.get("If-None-Match", "")
+    if etag in {tag.strip() for tag in if_none_match.split(",")} or if_none_match.strip() == "*":
+        response: HttpResponseBase = HttpResponseNotModified()
+    else:
+        with variant.file.open("rb") as handle:
+            data = handle.read()
+        response = HttpResponse(data, content_type=variant.content_type)
+        response["Content-Length"] = str(len(data))
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    if negotiated:
+        patch_vary_headers(response, ["Accept"])
+    _security_headers(response)
+    return response

@@ -209,12 +209,20 @@ STUDIO_DEVICE = env_str("STUDIO_DEVICE", "cpu")
 STUDIO_ALLOW_SELF_APPROVAL = env_bool("STUDIO_ALLOW_SELF_APPROVAL", False)
 
 # --- Delivery --------------------------------------------------------------------------------------------
+# Strict mode: unsigned URLs may only use named presets (t_<name>) or the allow-list below.
+STUDIO_DELIVERY_STRICT = env_bool("STUDIO_DELIVERY_STRICT", True)
+STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS = env_list("STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS", [])
+# Signing keys, newest first: the first signs, all verify (rotate by prepending). Derived from the secret key
+# when unset, which is fine until you need to rotate one without the other.
+STUDIO_DELIVERY_KEYS = env_list("STUDIO_DELIVERY_KEYS", []) or [f"delivery:{SECRET_KEY}"]
 STUDIO_DELIVERY_MAX_AGE = env_int("STUDIO_DELIVERY_MAX_AGE", 3600)
 STUDIO_DELIVERY_MAX_WIDTH = env_int("STUDIO_DELIVERY_MAX_WIDTH", 4096)
 STUDIO_DELIVERY_MAX_HEIGHT = env_int("STUDIO_DELIVERY_MAX_HEIGHT", 4096)
 STUDIO_DELIVERY_MAX_PIXELS = env_int("STUDIO_DELIVERY_MAX_PIXELS", 16_777_216)
-STUDIO_DELIVERY_MAX_SOURCE_PIXELS = env_int("STUDIO_DELIVERY_MAX_SOURCE_PIXELS", 50_000_000)
+STUDIO_DELIVERY_MAX_SOURCE_PIXELS = env_int("STUDIO_DELIVERY_MAX_SOURCE_PIXELS", 100_000_000)
+# Renders in flight per process; a request over it gets 503 with Retry-After instead of queueing up.
 STUDIO_DELIVERY_MAX_RENDERS = env_int("STUDIO_DELIVERY_MAX_RENDERS", 4)
+STUDIO_DELIVERY_IMMUTABLE_MAX_AGE = 365 * 24 * 3600
 
 LOGGING = {
     "version": 1,
