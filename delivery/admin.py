@@ -14,8 +14,19 @@ class VariantAdmin(admin.ModelAdmin):
     list_display = ["asset", "transformation", "format", "width", "height", "byte_size", "created_at"]
     list_filter = ["format", "created_at"]
     search_fields = ["transformation", "asset__title"]
-    readonly_fields = ["asset", "source_hash", "transformation", "format", "file", "content_type", "width",
-                       "height", "byte_size", "etag", "created_at"]
+    readonly_fields = [
+        "asset",
+        "source_hash",
+        "transformation",
+        "format",
+        "file",
+        "content_type",
+        "width",
+        "height",
+        "byte_size",
+        "etag",
+        "created_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -34,7 +34,9 @@ class VariantKey:
 
     @property
     def storage_name(self) -> str:
-        digest = hashlib.sha256(f"{self.source_hash}|{self.transformation}|{self.format}".encode()).hexdigest()
+        digest = hashlib.sha256(
+            f"{self.source_hash}|{self.transformation}|{self.format}".encode()
+        ).hexdigest()
         return f"variants/{self.asset_id}/{digest[:40]}.{self.format}"
 
 
@@ -125,7 +127,10 @@ def variant_get_or_render(*, asset: Asset, delivery: DeliveryRequest, output_for
 
 def _lookup(key: VariantKey) -> Variant | None:
     return Variant.objects.filter(
-        asset_id=key.asset_id, source_hash=key.source_hash, transformation=key.transformation, format=key.format
+        asset_id=key.asset_id,
+        source_hash=key.source_hash,
+        transformation=key.transformation,
+        format=key.format,
     ).first()
 
 

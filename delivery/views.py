@@ -10,7 +10,12 @@ from django.views.decorators.http import require_safe
 from delivery import services
 from delivery.rendering import SourceImageError
 from delivery.signing import verify
-from delivery.transformations import DeliveryRequest, TransformationError, canonical_transformation, parse_delivery_path
+from delivery.transformations import (
+    DeliveryRequest,
+    TransformationError,
+    canonical_transformation,
+    parse_delivery_path,
+)
 from review import selectors as review_selectors
 
 logger = logging.getLogger(__name__)

@@ -14,12 +14,33 @@ class AssetInline(admin.TabularInline):
 
 @admin.register(GenerationRequest)
 class GenerationRequestAdmin(admin.ModelAdmin):
-    list_display = ["id", "prompt_short", "status", "model_key", "width", "height", "num_images", "seed",
-                    "created_by", "campaign", "created_at"]
+    list_display = [
+        "id",
+        "prompt_short",
+        "status",
+        "model_key",
+        "width",
+        "height",
+        "num_images",
+        "seed",
+        "created_by",
+        "campaign",
+        "created_at",
+    ]
     list_filter = ["status", "model_key", "style", "campaign", "created_at"]
     search_fields = ["prompt", "negative_prompt", "campaign", "product", "created_by__username"]
-    readonly_fields = ["created_at", "started_at", "finished_at", "progress_step", "progress_total", "error",
-                       "full_prompt", "full_negative_prompt", "model_source", "scheduler"]
+    readonly_fields = [
+        "created_at",
+        "started_at",
+        "finished_at",
+        "progress_step",
+        "progress_total",
+        "error",
+        "full_prompt",
+        "full_negative_prompt",
+        "model_source",
+        "scheduler",
+    ]
     date_hierarchy = "created_at"
     inlines = [AssetInline]
 
@@ -30,10 +51,35 @@ class GenerationRequestAdmin(admin.ModelAdmin):
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ["id", "title", "operation", "format", "width", "height", "seed", "campaign", "product",
-                    "channel", "created_by", "created_at"]
+    list_display = [
+        "id",
+        "title",
+        "operation",
+        "format",
+        "width",
+        "height",
+        "seed",
+        "campaign",
+        "product",
+        "channel",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["operation", "format", "ai_generated", "campaign", "channel", "created_at"]
     search_fields = ["title", "campaign", "product", "usage_rights", "request__prompt", "content_hash"]
-    readonly_fields = ["request", "parent", "file", "content_hash", "format", "width", "height", "byte_size",
-                       "seed", "created_at", "created_by", "operation", "index"]
+    readonly_fields = [
+        "request",
+        "parent",
+        "file",
+        "content_hash",
+        "format",
+        "width",
+        "height",
+        "byte_size",
+        "seed",
+        "created_at",
+        "created_by",
+        "operation",
+        "index",
+    ]
     date_hierarchy = "created_at"

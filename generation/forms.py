@@ -11,20 +11,30 @@ CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
 class GenerateForm(forms.Form):
     prompt = forms.CharField(
         max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3, "autofocus": True, "placeholder": "a red apple on a blue background"}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "autofocus": True, "placeholder": "a red apple on a blue background"}
+        ),
     )
-    negative_prompt = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    negative_prompt = forms.CharField(
+        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
     style = forms.ChoiceField(choices=[(key, style.label) for key, style in STYLES.items()], initial="none")
     model = forms.ChoiceField(choices=())
     size = forms.ChoiceField(
-        choices=[*((key, preset.label) for key, preset in SIZE_PRESETS.items()), (CUSTOM_SIZE, "Custom size")],
+        choices=[
+            *((key, preset.label) for key, preset in SIZE_PRESETS.items()),
+            (CUSTOM_SIZE, "Custom size"),
+        ],
         initial="square",
     )
     width = forms.IntegerField(required=False, min_value=MIN_SIDE, help_text="Custom size only")
     height = forms.IntegerField(required=False, min_value=MIN_SIDE, help_text="Custom size only")
     num_images = forms.IntegerField(label="Images", min_value=1, max_value=4, initial=1)
     seed = forms.IntegerField(
-        required=False, min_value=0, max_value=MAX_SEED, help_text="Leave blank for a random seed; it is stored."
+        required=False,
+        min_value=0,
+        max_value=MAX_SEED,
+        help_text="Leave blank for a random seed; it is stored.",
     )
     steps = forms.IntegerField(min_value=1, max_value=100)
     guidance = forms.FloatField(min_value=0, max_value=30)
@@ -60,7 +70,9 @@ class GenerateForm(forms.Form):
             if value > spec.max_side:
                 self.add_error(name, f"{spec.label} makes images up to {spec.max_side} px per side.")
             elif value % SIDE_MULTIPLE:
-                self.add_error(name, f"Must be a multiple of {SIDE_MULTIPLE} (try {value - value % SIDE_MULTIPLE}).")
+                self.add_error(
+                    name, f"Must be a multiple of {SIDE_MULTIPLE} (try {value - value % SIDE_MULTIPLE})."
+                )
         cleaned["width"], cleaned["height"] = width, height
         return cleaned
 

@@ -55,7 +55,9 @@ class GenerationRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(num_images__gte=1, num_images__lte=4), name="gen_num_images_1_4"),
+            models.CheckConstraint(
+                condition=Q(num_images__gte=1, num_images__lte=4), name="gen_num_images_1_4"
+            ),
             models.CheckConstraint(condition=Q(width__gte=64, height__gte=64), name="gen_min_size"),
             models.CheckConstraint(condition=Q(steps__gte=1), name="gen_steps_positive"),
         ]
@@ -114,7 +116,9 @@ class Asset(models.Model):
         constraints = [
             # A re-run of the same request cannot produce a second image in the same slot.
             models.UniqueConstraint(
-                fields=["request", "index"], condition=Q(request__isnull=False), name="asset_unique_request_slot"
+                fields=["request", "index"],
+                condition=Q(request__isnull=False),
+                name="asset_unique_request_slot",
             ),
         ]
 

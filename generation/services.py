@@ -42,12 +42,16 @@ class GenerationParameters:
     channel: str = ""
 
 
-def generation_request_create(*, user: AbstractBaseUser, parameters: GenerationParameters) -> GenerationRequest:
+def generation_request_create(
+    *, user: AbstractBaseUser, parameters: GenerationParameters
+) -> GenerationRequest:
     """Store a validated request and queue it for a worker once the transaction commits."""
     from generation.tasks import run_generation_request
 
     spec = get_model(parameters.model_key)
-    full_prompt, full_negative = compose_prompt(parameters.prompt, parameters.negative_prompt, parameters.style)
+    full_prompt, full_negative = compose_prompt(
+        parameters.prompt, parameters.negative_prompt, parameters.style
+    )
     seed = parameters.seed if parameters.seed is not None else secrets.randbelow(MAX_SEED - 4)
     request = GenerationRequest.objects.create(
         created_by=user,
@@ -199,7 +203,9 @@ def generation_request_execute(*, request_id: int) -> str:
         images = run_text_to_image(
             pipeline,
             job,
-            lambda step, total: generation_request_report_progress(request_id=request_id, step=step, total=total),
+            lambda step, total: generation_request_report_progress(
+                request_id=request_id, step=step, total=total
+            ),
         )
         generation_request_complete(request=request, images=images, seeds=job.image_seeds())
     except GenerationCanceledError:
@@ -210,6 +216,8 @@ def generation_request_execute(*, request_id: int) -> str:
         return Status.FAILED
     except Exception as error:
         logger.exception("Generation request %s failed", request_id)
-        generation_request_fail(request_id=request_id, reason=f"The model failed: {type(error).__name__}: {error}")
+        generation_request_fail(
+            request_id=request_id, reason=f"The model failed: {type(error).__name__}: {error}"
+        )
         return Status.FAILED
     return Status.SUCCEEDED

@@ -16,7 +16,9 @@ from generation.models import Asset, GenerationRequest
 def create(request: HttpRequest) -> HttpResponse:
     form = GenerateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        generation_request = services.generation_request_create(user=request.user, parameters=form.parameters())
+        generation_request = services.generation_request_create(
+            user=request.user, parameters=form.parameters()
+        )
         return redirect("generation:request", request_id=generation_request.pk)
     status = 400 if request.method == "POST" else 200
     context = {
@@ -31,7 +33,9 @@ def create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
-    generation_request = get_object_or_404(GenerationRequest.objects.select_related("created_by"), pk=request_id)
+    generation_request = get_object_or_404(
+        GenerationRequest.objects.select_related("created_by"), pk=request_id
+    )
     context = {
         "generation_request": generation_request,
         "assets": generation_request.assets.all(),

@@ -21,6 +21,6 @@ class ReviewConfig(AppConfig):
     def ready(self) -> None:
         from generation.signals import assets_created
 
-        # Permissions exist only after post_migrate of every app, so groups are synced then, not in a migration.
+        # Permissions appear at post_migrate, app by app, so groups are synced then, not in a migration.
         post_migrate.connect(_sync_groups, dispatch_uid="review-sync-groups")
         assets_created.connect(_submit_new_assets, dispatch_uid="review-submit-new-assets")

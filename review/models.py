@@ -16,8 +16,12 @@ class ReviewState(models.TextChoices):
 class AssetReview(models.Model):
     """Where one asset stands in review. Only approved assets have a deliverable public id."""
 
-    asset = models.OneToOneField("generation.Asset", on_delete=models.CASCADE, primary_key=True, related_name="review")
-    state = models.CharField(max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT, db_index=True)
+    asset = models.OneToOneField(
+        "generation.Asset", on_delete=models.CASCADE, primary_key=True, related_name="review"
+    )
+    state = models.CharField(
+        max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT, db_index=True
+    )
     # Assigned at first approval and kept for good, so a URL embedded on a site never points elsewhere.
     public_id = models.CharField(max_length=120, unique=True, null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -45,7 +49,9 @@ class ReviewEvent(models.Model):
     """One decision on the record. Never changed or deleted once written."""
 
     asset = models.ForeignKey("generation.Asset", on_delete=models.CASCADE, related_name="review_events")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_events"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     from_state = models.CharField(max_length=20, choices=ReviewState.choices)
     to_state = models.CharField(max_length=20, choices=ReviewState.choices)

@@ -47,7 +47,13 @@ def asset_review_ensure(*, asset: Asset) -> AssetReview:
 
 
 def _transition(
-    *, asset: Asset, actor: AbstractBaseUser, from_states: tuple[str, ...], to_state: str, comment: str, **changes
+    *,
+    asset: Asset,
+    actor: AbstractBaseUser,
+    from_states: tuple[str, ...],
+    to_state: str,
+    comment: str,
+    **changes,
 ) -> AssetReview:
     with transaction.atomic():
         review = asset_review_ensure(asset=asset)
@@ -61,7 +67,9 @@ def _transition(
             state=to_state, updated_at=timezone.now(), **changes
         )
         if updated != 1:
-            raise ReviewConflictError("Someone else changed this asset a moment ago; reload to see its state.")
+            raise ReviewConflictError(
+                "Someone else changed this asset a moment ago; reload to see its state."
+            )
         ReviewEvent.objects.create(
             asset=asset, actor=actor, from_state=from_state, to_state=to_state, comment=comment.strip()
         )

@@ -57,10 +57,12 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
         "review": review,
         "facts": generation_selectors.asset_facts(asset=asset),
         "history": selectors.review_history(asset=asset),
-        "can_decide": review.state == ReviewState.IN_REVIEW and services.can_decide(actor=request.user, asset=asset),
+        "can_decide": review.state == ReviewState.IN_REVIEW
+        and services.can_decide(actor=request.user, asset=asset),
         "can_submit": review.state in services.SUBMITTABLE_FROM
         and services.can_submit(actor=request.user, asset=asset),
-        "can_revoke": review.state == ReviewState.APPROVED and request.user.has_perm("review.revoke_assetreview"),
+        "can_revoke": review.state == ReviewState.APPROVED
+        and request.user.has_perm("review.revoke_assetreview"),
         "is_own": asset.created_by_id == request.user.pk,
         "decision_form": DecisionForm(),
         "from_queue": request.GET.get("from") == "queue",

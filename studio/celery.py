@@ -18,4 +18,3 @@ def ensure_filesystem_queue() -> None:
     for key in ("data_folder_in", "data_folder_out", "processed_folder"):
         if key in options:
             Path(options[key]).mkdir(parents=True, exist_ok=True)
-

@@ -211,7 +211,8 @@ STUDIO_ALLOW_SELF_APPROVAL = env_bool("STUDIO_ALLOW_SELF_APPROVAL", False)
 # --- Delivery --------------------------------------------------------------------------------------------
 # Strict mode: unsigned URLs may only use named presets (t_<name>) or the allow-list below.
 STUDIO_DELIVERY_STRICT = env_bool("STUDIO_DELIVERY_STRICT", True)
-STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS = env_list("STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS", [])
+# Whitespace-separated, since a transformation has commas of its own: "c_limit,w_800 c_fill,w_400,h_300".
+STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS = env_str("STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS", "").split()
 # Signing keys, newest first: the first signs, all verify (rotate by prepending). Derived from the secret key
 # when unset, which is fine until you need to rotate one without the other.
 STUDIO_DELIVERY_KEYS = env_list("STUDIO_DELIVERY_KEYS", []) or [f"delivery:{SECRET_KEY}"]

@@ -136,8 +136,20 @@ def celery_worker_process(transactional_db, tiny_model_dir, media_root):
     log_path = media_root.parent / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-P", "solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "studio",
+                "worker",
+                "-P",
+                "solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
             cwd=settings.BASE_DIR,
             env=env,
             stdout=log,

@@ -5,47 +5,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('generation', '0001_initial'),
+        ("generation", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NamedPreset',
+            name="NamedPreset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=60, unique=True)),
-                ('label', models.CharField(max_length=100)),
-                ('transformation', models.CharField(max_length=300)),
-                ('description', models.CharField(blank=True, max_length=300)),
-                ('sizes', models.CharField(blank=True, help_text='The <img sizes> attribute for responsive markup, e.g. "100vw".', max_length=200)),
-                ('widths', models.CharField(blank=True, help_text='Comma-separated widths for srcset, e.g. 480,960,1440.', max_length=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=60, unique=True)),
+                ("label", models.CharField(max_length=100)),
+                ("transformation", models.CharField(max_length=300)),
+                ("description", models.CharField(blank=True, max_length=300)),
+                (
+                    "sizes",
+                    models.CharField(
+                        blank=True,
+                        help_text='The <img sizes> attribute for responsive markup, e.g. "100vw".',
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "widths",
+                    models.CharField(
+                        blank=True,
+                        help_text="Comma-separated widths for srcset, e.g. 480,960,1440.",
+                        max_length=100,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Variant',
+            name="Variant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_hash', models.CharField(max_length=64)),
-                ('transformation', models.CharField(help_text='Canonical transformation string.', max_length=500)),
-                ('format', models.CharField(max_length=10)),
-                ('file', models.FileField(max_length=300, upload_to='')),
-                ('content_type', models.CharField(max_length=50)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('byte_size', models.PositiveIntegerField()),
-                ('etag', models.CharField(max_length=70)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='generation.asset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source_hash", models.CharField(max_length=64)),
+                (
+                    "transformation",
+                    models.CharField(help_text="Canonical transformation string.", max_length=500),
+                ),
+                ("format", models.CharField(max_length=10)),
+                ("file", models.FileField(max_length=300, upload_to="")),
+                ("content_type", models.CharField(max_length=50)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("byte_size", models.PositiveIntegerField()),
+                ("etag", models.CharField(max_length=70)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="variants",
+                        to="generation.asset",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('asset', 'source_hash', 'transformation', 'format'), name='variant_unique_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("asset", "source_hash", "transformation", "format"), name="variant_unique_key"
+                    )
+                ],
             },
         ),
     ]

@@ -4,7 +4,13 @@ from django.db import migrations
 PRESETS = [
     ("desktop-hero", "Desktop hero", "c_fill,g_auto,w_1920,h_720,q_auto", "100vw", "960,1440,1920"),
     ("mobile-crop", "Mobile crop", "c_fill,g_auto,w_750,h_1000,q_auto", "100vw", "375,750"),
-    ("social-square", "Square social post", "c_fill,g_auto,w_1080,h_1080,q_auto", "(min-width: 600px) 540px, 100vw", "540,1080"),
+    (
+        "social-square",
+        "Square social post",
+        "c_fill,g_auto,w_1080,h_1080,q_auto",
+        "(min-width: 600px) 540px, 100vw",
+        "540,1080",
+    ),
     ("story", "Vertical story", "c_fill,g_auto,w_1080,h_1920,q_auto", "100vw", "540,1080"),
     ("product-thumb", "Product thumbnail", "c_pad,b_white,w_400,h_400,q_auto", "200px", "200,400"),
     ("email-banner", "Email banner", "c_fill,g_auto,w_600,h_200,q_auto:good", "600px", "600,1200"),

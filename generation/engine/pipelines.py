@@ -51,7 +51,9 @@ def load_pipeline(spec: ModelSpec, *, device: str = "cpu"):
         else:
             pipeline = DiffusionPipeline.from_pretrained(spec.source, **kwargs)
     except (OSError, ValueError) as error:
-        raise ModelUnavailableError(f"Model {spec.key!r} could not be loaded from {spec.source}: {error}") from error
+        raise ModelUnavailableError(
+            f"Model {spec.key!r} could not be loaded from {spec.source}: {error}"
+        ) from error
     pipeline.set_progress_bar_config(disable=True)
     logger.info("Loaded model %s from %s on %s", spec.key, spec.source, device)
     return pipeline.to(device)

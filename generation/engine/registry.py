@@ -27,7 +27,16 @@ class ModelSpec:
         return self.source.endswith((".safetensors", ".ckpt"))
 
 
-_KNOWN_KEYS = {"label", "source", "tasks", "notice", "default_steps", "default_guidance", "max_side", "revision"}
+_KNOWN_KEYS = {
+    "label",
+    "source",
+    "tasks",
+    "notice",
+    "default_steps",
+    "default_guidance",
+    "max_side",
+    "revision",
+}
 
 
 def _spec_from_settings(key: str, entry: dict) -> ModelSpec:

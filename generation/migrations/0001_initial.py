@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,83 +14,162 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='GenerationRequest',
+            name="GenerationRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('operation', models.CharField(choices=[('text2img', 'Text to image')], default='text2img', max_length=20)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled')], db_index=True, default='queued', max_length=20)),
-                ('prompt', models.TextField()),
-                ('negative_prompt', models.TextField(blank=True)),
-                ('style', models.CharField(blank=True, max_length=40)),
-                ('full_prompt', models.TextField(blank=True)),
-                ('full_negative_prompt', models.TextField(blank=True)),
-                ('model_key', models.CharField(max_length=100)),
-                ('model_source', models.CharField(blank=True, max_length=500)),
-                ('scheduler', models.CharField(blank=True, max_length=100)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('num_images', models.PositiveSmallIntegerField(default=1)),
-                ('seed', models.BigIntegerField()),
-                ('steps', models.PositiveSmallIntegerField()),
-                ('guidance', models.FloatField()),
-                ('campaign', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('product', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('channel', models.CharField(blank=True, max_length=100)),
-                ('progress_step', models.PositiveIntegerField(default=0)),
-                ('progress_total', models.PositiveIntegerField(default=0)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='generation_requests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "operation",
+                    models.CharField(
+                        choices=[("text2img", "Text to image")], default="text2img", max_length=20
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("prompt", models.TextField()),
+                ("negative_prompt", models.TextField(blank=True)),
+                ("style", models.CharField(blank=True, max_length=40)),
+                ("full_prompt", models.TextField(blank=True)),
+                ("full_negative_prompt", models.TextField(blank=True)),
+                ("model_key", models.CharField(max_length=100)),
+                ("model_source", models.CharField(blank=True, max_length=500)),
+                ("scheduler", models.CharField(blank=True, max_length=100)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("num_images", models.PositiveSmallIntegerField(default=1)),
+                ("seed", models.BigIntegerField()),
+                ("steps", models.PositiveSmallIntegerField()),
+                ("guidance", models.FloatField()),
+                ("campaign", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("product", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("channel", models.CharField(blank=True, max_length=100)),
+                ("progress_step", models.PositiveIntegerField(default=0)),
+                ("progress_total", models.PositiveIntegerField(default=0)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="generation_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Asset',
+            name="Asset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveSmallIntegerField(default=0, help_text='Position within its request.')),
-                ('operation', models.CharField(choices=[('text2img', 'Text to image'), ('import', 'Imported')], max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('file', models.FileField(max_length=300, upload_to='')),
-                ('content_hash', models.CharField(help_text='SHA-256 of the stored file.', max_length=64)),
-                ('format', models.CharField(max_length=10)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('byte_size', models.PositiveIntegerField()),
-                ('seed', models.BigIntegerField(blank=True, null=True)),
-                ('ai_generated', models.BooleanField(default=True)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('campaign', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('product', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('channel', models.CharField(blank=True, max_length=100)),
-                ('usage_rights', models.CharField(blank=True, max_length=200)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assets', to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='generation.asset')),
-                ('request', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assets', to='generation.generationrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "index",
+                    models.PositiveSmallIntegerField(default=0, help_text="Position within its request."),
+                ),
+                (
+                    "operation",
+                    models.CharField(
+                        choices=[("text2img", "Text to image"), ("import", "Imported")], max_length=20
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("file", models.FileField(max_length=300, upload_to="")),
+                ("content_hash", models.CharField(help_text="SHA-256 of the stored file.", max_length=64)),
+                ("format", models.CharField(max_length=10)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("byte_size", models.PositiveIntegerField()),
+                ("seed", models.BigIntegerField(blank=True, null=True)),
+                ("ai_generated", models.BooleanField(default=True)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("campaign", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("product", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("channel", models.CharField(blank=True, max_length=100)),
+                ("usage_rights", models.CharField(blank=True, max_length=200)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assets",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="generation.asset",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assets",
+                        to="generation.generationrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', 'index'],
+                "ordering": ["-created_at", "index"],
             },
         ),
         migrations.AddConstraint(
-            model_name='generationrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('num_images__gte', 1), ('num_images__lte', 4)), name='gen_num_images_1_4'),
+            model_name="generationrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("num_images__gte", 1), ("num_images__lte", 4)), name="gen_num_images_1_4"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('height__gte', 64), ('width__gte', 64)), name='gen_min_size'),
+            model_name="generationrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("height__gte", 64), ("width__gte", 64)), name="gen_min_size"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('steps__gte', 1)), name='gen_steps_positive'),
+            model_name="generationrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("steps__gte", 1)), name="gen_steps_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='asset',
-            constraint=models.UniqueConstraint(condition=models.Q(('request__isnull', False)), fields=('request', 'index'), name='asset_unique_request_slot'),
+            model_name="asset",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("request__isnull", False)),
+                fields=("request", "index"),
+                name="asset_unique_request_slot",
+            ),
         ),
     ]

@@ -43,7 +43,9 @@ def _image(response) -> Image.Image:
         ("c_scale,h_48/q_40", "jpg", (64, 48), "image/jpeg"),
     ],
 )
-def test_signed_transformations_render_with_cloudinary_sizes(client, approved, settings, transformation, ext, size, mime):
+def test_signed_transformations_render_with_cloudinary_sizes(
+    client, approved, settings, transformation, ext, size, mime
+):
     _, public_id = approved
     response = client.get(_signed(f"{transformation}/{public_id}.{ext}", settings))
     assert response.status_code == 200, response.content
@@ -102,7 +104,14 @@ def test_f_auto_negotiates_from_accept_and_varies_on_it(client, approved, settin
 
 @pytest.mark.parametrize(
     "path",
-    ["c_bogus,w_10/{id}.png", "w_-5/{id}.png", "q_0/{id}.jpg", "c_scale,w_10/{id}.gif", "t_nope/{id}.jpg", "../{id}.png"],
+    [
+        "c_bogus,w_10/{id}.png",
+        "w_-5/{id}.png",
+        "q_0/{id}.jpg",
+        "c_scale,w_10/{id}.gif",
+        "t_nope/{id}.jpg",
+        "../{id}.png",
+    ],
 )
 def test_bad_urls_are_400_with_a_reason(client, approved, path):
     _, public_id = approved
@@ -112,7 +121,9 @@ def test_bad_urls_are_400_with_a_reason(client, approved, path):
     assert response.content.decode().startswith("Bad transformation: ")
 
 
-def test_unapproved_and_unknown_assets_are_404(client, make_asset, settings, django_capture_on_commit_callbacks):
+def test_unapproved_and_unknown_assets_are_404(
+    client, make_asset, settings, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         make_asset()
     assert client.get(_url("t_preview/no-such-image.jpg")).status_code == 404

@@ -244,9 +244,11 @@ def test_only_the_creator_can_cancel(client, marketer, reviewer, monkeypatch):
 def test_a_real_worker_process_runs_the_request(celery_worker_process, marketer):
     request = services.generation_request_create(user=marketer, parameters=_parameters(num_images=1))
     finished = wait_for(
-        lambda: GenerationRequest.objects.filter(pk=request.pk, status__in=GenerationRequest.FINISHED_STATUSES)
-        .values_list("status", "error")
-        .first()
+        lambda: (
+            GenerationRequest.objects.filter(pk=request.pk, status__in=GenerationRequest.FINISHED_STATUSES)
+            .values_list("status", "error")
+            .first()
+        )
     )
     assert finished == (Status.SUCCEEDED, "")
     asset = Asset.objects.get(request=request)

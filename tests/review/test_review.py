@@ -20,7 +20,11 @@ def test_a_generated_image_lands_in_the_queue_submitted_by_its_creator(asset, ma
     assert review.state == ReviewState.IN_REVIEW
     assert review.public_id is None
     [event] = ReviewEvent.objects.filter(asset=asset)
-    assert (event.actor, event.from_state, event.to_state) == (marketer, ReviewState.DRAFT, ReviewState.IN_REVIEW)
+    assert (event.actor, event.from_state, event.to_state) == (
+        marketer,
+        ReviewState.DRAFT,
+        ReviewState.IN_REVIEW,
+    )
 
 
 def test_reviewer_approves_with_a_comment_and_the_asset_gets_a_public_id(asset, reviewer):
@@ -45,11 +49,16 @@ def test_reviewer_cannot_approve_own_generation(make_asset, reviewer, django_cap
         services.asset_review_decide(asset=own, actor=reviewer, decision="approve")
 
 
-def test_self_approval_can_be_allowed_by_setting(make_asset, reviewer, settings, django_capture_on_commit_callbacks):
+def test_self_approval_can_be_allowed_by_setting(
+    make_asset, reviewer, settings, django_capture_on_commit_callbacks
+):
     settings.STUDIO_ALLOW_SELF_APPROVAL = True
     with django_capture_on_commit_callbacks(execute=True):
         own = make_asset(user=reviewer)
-    assert services.asset_review_decide(asset=own, actor=reviewer, decision="approve").state == ReviewState.APPROVED
+    assert (
+        services.asset_review_decide(asset=own, actor=reviewer, decision="approve").state
+        == ReviewState.APPROVED
+    )
 
 
 @pytest.mark.parametrize("decision", ["reject", "request_changes"])
@@ -120,7 +129,9 @@ def test_marketer_sees_the_status_but_no_decision_buttons(client, asset, markete
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
 
 
-def test_bulk_approval_decides_each_selected_asset(client, make_asset, reviewer, django_capture_on_commit_callbacks):
+def test_bulk_approval_decides_each_selected_asset(
+    client, make_asset, reviewer, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         assets = [make_asset(), make_asset(), make_asset()]
     client.force_login(reviewer)

@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("public_id")
         parser.add_argument("transformation", help="e.g. c_fill,g_auto,w_1200,h_630/f_auto")
-        parser.add_argument("--ext", default="", help="file extension (jpg, png, webp, avif); none keeps f_ or the original")
+        parser.add_argument(
+            "--ext", default="", help="file extension (jpg, png, webp, avif); none keeps f_ or the original"
+        )
         parser.add_argument("--base", default="http://127.0.0.1:8000", help="scheme and host to put in front")
 
     def handle(self, *args, **options) -> None:
