@@ -36,11 +36,7 @@ run: $(STAMP)
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py create_demo_accounts
 	$(PY) manage.py build_tiny_model
-	@echo "Studio on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
-	@trap 'kill 0' INT TERM; \
-	$(PY) -m celery -A studio worker -P solo --loglevel=INFO & \
-	$(PY) manage.py runserver $(HOST):$(PORT); \
-	kill 0
+	$(PY) manage.py run_studio $(HOST):$(PORT)
 
 ## worker: one more Celery worker (one per GPU in production: -P solo, a queue per model)
 worker: $(STAMP)
