@@ -77,6 +77,16 @@ def png_bytes(width: int = 64, height: int = 48, colour: tuple[int, int, int] = 
 
 
 @pytest.fixture
+def channel_presets(db) -> None:
+    """The presets the delivery migration installs; transactional tests flush them, so put them back."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("delivery.migrations.0002_channel_presets").add_presets(apps, None)
+
+
+@pytest.fixture
 def make_asset(db, marketer):
     """Create a generated asset with a real PNG in storage, as the worker would."""
     from generation.models import GenerationRequest

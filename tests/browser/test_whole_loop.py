@@ -47,7 +47,7 @@ def _log_in(page, base: str, username: str) -> None:
 
 
 def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
-    browser, live_server, celery_worker_process, marketer, reviewer
+    browser, live_server, celery_worker_process, channel_presets, marketer, reviewer
 ):
     from playwright.sync_api import expect
 

@@ -14,7 +14,7 @@ from review import services as review_services
 
 
 @pytest.fixture
-def approved(make_asset, reviewer, django_capture_on_commit_callbacks):
+def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(256, 192))
     with django_capture_on_commit_callbacks(execute=True):
@@ -121,12 +121,10 @@ def test_bad_urls_are_400_with_a_reason(client, approved, path):
     assert response.content.decode().startswith("Bad transformation: ")
 
 
-def test_unapproved_and_unknown_assets_are_404(
-    client, make_asset, settings, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        make_asset()
-    assert client.get(_url("t_preview/no-such-image.jpg")).status_code == 404
+def test_unknown_public_ids_are_404_with_a_reason(client, channel_presets):
+    response = client.get(_url("t_preview/no-such-image.jpg"))
+    assert response.status_code == 404
+    assert "no-such-image" in response.content.decode()
 
 
 def test_variants_are_cached_and_equivalent_urls_share_one(client, approved, settings):
