@@ -4,6 +4,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
@@ -221,3 +222,17 @@ def generation_request_execute(*, request_id: int) -> str:
         )
         return Status.FAILED
     return Status.SUCCEEDED
+
+
+def generation_requests_fail_stale(*, older_than_seconds: int) -> int:
+    """Fail requests left running by a worker that died (killed, out of memory, machine lost).
+
+    Called when a worker starts. Only requests older than the hard task time limit are touched: no live
+    worker can still be running those, so another worker's job in progress is never failed by mistake.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return GenerationRequest.objects.filter(status=Status.RUNNING, started_at__lt=cutoff).update(
+        status=Status.FAILED,
+        error="The worker running this request stopped before it finished. Generate again.",
+        finished_at=timezone.now(),
+    )
