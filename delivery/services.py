@@ -58,7 +58,9 @@ def _render_slots() -> threading.BoundedSemaphore:
 @contextmanager
 def _render_slot() -> Iterator[None]:
     slots = _render_slots()
-    if not slots.acquire(blocking=False):
+    # A short, bounded wait absorbs a page asking for a handful of new variants at once; past it the
+    # client is told to come back rather than piling up threads behind the renders in flight.
+    if not slots.acquire(timeout=settings.STUDIO_DELIVERY_RENDER_WAIT):
         raise RenderCapacityError
     try:
         yield

@@ -167,6 +167,7 @@ def test_revoking_an_asset_purges_its_variants_and_its_urls_404(
 def test_over_capacity_renders_get_503_with_retry_after(client, approved, settings):
     _, public_id = approved
     settings.STUDIO_DELIVERY_MAX_RENDERS = 1
+    settings.STUDIO_DELIVERY_RENDER_WAIT = 0
     slots = services._render_slots()
     assert slots.acquire(blocking=False)
     try:
