@@ -60,6 +60,10 @@ test: $(DEV_STAMP) chromium
 		echo "skipped: $$problem (the service tests were skipped in pass 1 with that reason)"; \
 	fi
 
+## bench: delivery benchmark side by side with bare pyvips, Thumbor 7.8 and nginx (writes var/bench/*.md)
+bench: $(DEV_STAMP)
+	$(PY) bench/delivery_bench.py
+
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,28 +1,39 @@
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from delivery.models import NamedPreset
+from delivery.templatetags.delivery_tags import picture_html
+from delivery.urls_builder import variant_url
 from generation.models import Asset
 from review.models import AssetReview, ReviewState
 
 
-def delivery_url(request: HttpRequest, path: str) -> str:
-    return request.build_absolute_uri(reverse("delivery:serve", args=[path]))
-
-
 def embed_panel(request: HttpRequest, asset: Asset, review: AssetReview) -> SafeString | None:
-    """Copy-ready URLs and live previews of every channel preset, for approved assets only."""
+    """Copy-ready responsive snippets and live previews of every channel preset, for approved assets only."""
     if review.state != ReviewState.APPROVED or not review.public_id:
         return None
-    presets = [
+    named = list(NamedPreset.objects.all())
+    # One mapping for every URL below instead of a query per URL.
+    presets = {preset.name: preset.transformation for preset in named}
+    items = [
         {
             "preset": preset,
-            "url": delivery_url(request, f"t_{preset.name}/{review.public_id}.jpg"),
-            "auto_url": delivery_url(request, f"t_{preset.name}/f_auto/{review.public_id}"),
+            "preview_url": variant_url(review.public_id, f"t_{preset.name}", ext="jpg", presets=presets),
+            "url": variant_url(
+                review.public_id, f"t_{preset.name}", ext="jpg", request=request, presets=presets
+            ),
+            # Absolute URLs: the snippet is pasted into other sites.
+            "snippet": picture_html(
+                public_id=review.public_id,
+                preset=preset,
+                source_size=(asset.width, asset.height),
+                alt=asset.title,
+                request=request,
+                presets=presets,
+            ),
         }
-        for preset in NamedPreset.objects.all()
+        for preset in named
     ]
-    context = {"asset": asset, "review": review, "presets": presets}
+    context = {"asset": asset, "review": review, "presets": items}
     return render_to_string("delivery/embed_panel.html", context, request=request)

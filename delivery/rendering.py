@@ -240,6 +240,12 @@ def render(
     )
 
 
+def planned_size(chain: Sequence[Transformation], width: int, height: int) -> tuple[int, int]:
+    """The output size ``render`` will produce for a source of this size, computed without any pixels."""
+    steps = _plan(chain, width, height)
+    return steps[-1].out if steps else (width, height)
+
+
 def ai_disclosure_xmp(source_type: str = AI_DIGITAL_SOURCE_TYPE) -> bytes:
     """A minimal XMP packet carrying IPTC ``Iptc4xmpExt:DigitalSourceType``."""
     return (

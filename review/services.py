@@ -146,8 +146,38 @@ def asset_review_revoke(*, asset: Asset, actor: AbstractBaseUser, comment: str) 
     )
 
 
+def asset_review_approve_import(
+    *, asset: Asset, actor: AbstractBaseUser, public_id: str | None = None
+) -> AssetReview:
+    """Approve an imported image in the importer's name (``import_images --approve``).
+
+    Unlike ``asset_review_decide`` the importer may approve their own upload: the four-eyes rule is about
+    generated images, and an operator importing with --approve vouches for a library approved before
+    Studio. Both steps are still recorded events that name them.
+    """
+    if not actor.has_perm("review.decide_assetreview"):
+        raise ReviewError("Only reviewers and admins can approve on import.")
+    if asset.operation != Asset.Operation.IMPORT:
+        raise ReviewError("Only imported images can be approved on import.")
+    review = asset_review_ensure(asset=asset)
+    if review.state in SUBMITTABLE_FROM:
+        asset_review_submit(asset=asset, actor=actor, comment="Imported.")
+    try:
+        return _transition(
+            asset=asset,
+            actor=actor,
+            from_states=(ReviewState.IN_REVIEW,),
+            to_state=ReviewState.APPROVED,
+            comment="Approved on import (import_images --approve).",
+            decided_at=timezone.now(),
+            public_id=public_id or review.public_id or _public_id_for(asset),
+        )
+    except IntegrityError as error:
+        raise ReviewConflictError(f"The public id {public_id!r} is already taken.") from error
+
+
 def asset_reviews_submit_new(*, assets: list[Asset]) -> None:
-    """New generated images go straight into the queue, submitted in their creator's name."""
+    """New images (generated or imported) go straight into the queue, submitted in their creator's name."""
     for asset in assets:
         asset_review_ensure(asset=asset)
         _transition(
@@ -155,6 +185,8 @@ def asset_reviews_submit_new(*, assets: list[Asset]) -> None:
             actor=asset.created_by,
             from_states=SUBMITTABLE_FROM,
             to_state=ReviewState.IN_REVIEW,
-            comment="Submitted on generation.",
+            comment="Submitted on import."
+            if asset.operation == Asset.Operation.IMPORT
+            else "Submitted on generation.",
             submitted_at=timezone.now(),
         )

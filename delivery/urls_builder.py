@@ -1,0 +1,54 @@
+"""Build delivery URLs the serve view accepts in strict mode: unsigned for named presets, signed otherwise.
+
+Every URL is built from the parser's canonical form, so the signature covers exactly the path the serve
+view will verify, and two spellings of one transformation give one URL (and one cached variant).
+"""
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from delivery.services import preset_map
+from delivery.signing import signed_path
+from delivery.transformations import parse_delivery_path
+
+__all__ = ["variant_path", "variant_url"]
+
+
+def variant_path(
+    public_id: str,
+    transformation: str = "",
+    *,
+    ext: str | None = None,
+    presets: Mapping[str, str] | None = None,
+) -> str:
+    """The part after ``/image/upload/``; raises ``TransformationError`` for what the view would refuse.
+
+    ``presets`` maps preset names to their transformations; pass it when building many URLs at once to
+    save a query per URL.
+    """
+    name = public_id + (f".{ext}" if ext else "")
+    transformation = transformation.strip("/")
+    delivery = parse_delivery_path(
+        f"{transformation}/{name}" if transformation else name,
+        presets=preset_map() if presets is None else presets,
+    )
+    if delivery.uses_only_presets:
+        # Strict mode serves these unsigned, and an unsigned URL survives a key rotation.
+        return delivery.canonical_path
+    return signed_path(delivery.canonical_path, settings.STUDIO_DELIVERY_KEYS)
+
+
+def variant_url(
+    public_id: str,
+    transformation: str = "",
+    *,
+    ext: str | None = None,
+    request: HttpRequest | None = None,
+    presets: Mapping[str, str] | None = None,
+) -> str:
+    """A site-relative URL, or an absolute one when ``request`` is given (for snippets pasted elsewhere)."""
+    url = reverse("delivery:serve", args=[variant_path(public_id, transformation, ext=ext, presets=presets)])
+    return request.build_absolute_uri(url) if request is not None else url
