@@ -17,6 +17,10 @@ class ReviewError(Exception):
     """A transition that is not allowed; the message is shown to the user."""
 
 
+class ReviewPermissionError(ReviewError):
+    """The actor may not make this transition (a 403, not a form error)."""
+
+
 class ReviewConflictError(ReviewError):
     """Someone else changed the asset first (a double click, two reviewers at once)."""
 
@@ -84,7 +88,7 @@ def _transition(
 
 def asset_review_submit(*, asset: Asset, actor: AbstractBaseUser, comment: str = "") -> AssetReview:
     if not can_submit(actor=actor, asset=asset):
-        raise ReviewError("You cannot submit this asset for review.")
+        raise ReviewPermissionError("You cannot submit this asset for review.")
     return _transition(
         asset=asset,
         actor=actor,
@@ -107,9 +111,11 @@ def asset_review_decide(
     if decision not in DECISIONS:
         raise ReviewError(f"Unknown decision {decision!r}.")
     if not actor.has_perm("review.decide_assetreview"):
-        raise ReviewError("Only reviewers can approve, reject or request changes.")
+        raise ReviewPermissionError("Only reviewers can approve, reject or request changes.")
     if not can_decide(actor=actor, asset=asset):
-        raise ReviewError("You cannot review an image you generated yourself; ask another reviewer.")
+        raise ReviewPermissionError(
+            "You cannot review an image you generated yourself; ask another reviewer."
+        )
     to_state = DECISIONS[decision]
     if to_state in (ReviewState.CHANGES_REQUESTED, ReviewState.REJECTED) and not comment.strip():
         raise ReviewError("Say what should change (or why it is rejected) in the comment.")
@@ -133,7 +139,7 @@ def asset_review_decide(
 
 def asset_review_revoke(*, asset: Asset, actor: AbstractBaseUser, comment: str) -> AssetReview:
     if not actor.has_perm("review.revoke_assetreview"):
-        raise ReviewError("Only reviewers can revoke an approval.")
+        raise ReviewPermissionError("Only reviewers can revoke an approval.")
     if not comment.strip():
         raise ReviewError("Say why the approval is revoked.")
     return _transition(
@@ -156,7 +162,7 @@ def asset_review_approve_import(
     Studio. Both steps are still recorded events that name them.
     """
     if not actor.has_perm("review.decide_assetreview"):
-        raise ReviewError("Only reviewers and admins can approve on import.")
+        raise ReviewPermissionError("Only reviewers and admins can approve on import.")
     if asset.operation != Asset.Operation.IMPORT:
         raise ReviewError("Only imported images can be approved on import.")
     review = asset_review_ensure(asset=asset)

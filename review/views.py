@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -9,7 +10,7 @@ from generation import selectors as generation_selectors
 from generation.models import Asset
 from review import selectors, services
 from review.forms import BulkDecisionForm, CommentForm, DecisionForm
-from review.models import ReviewState
+from review.models import AssetReview, ReviewState
 from review.panels import render_asset_panels
 
 
@@ -51,7 +52,8 @@ def asset_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = _get_asset(asset_id)
-    review = services.asset_review_ensure(asset=asset)
+    # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
+    review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     context = {
         "asset": asset,
         "review": review,
@@ -86,6 +88,8 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
             decision=form.cleaned_data["decision"],
             comment=form.cleaned_data["comment"],
         )
+    except services.ReviewPermissionError as error:
+        raise PermissionDenied(str(error)) from error
     except services.ReviewError as error:
         messages.error(request, str(error))
         return redirect("review:asset", asset_id=asset_id)
@@ -107,6 +111,8 @@ def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
     try:
         services.asset_review_submit(asset=asset, actor=request.user, comment=comment)
         messages.success(request, "Submitted for review.")
+    except services.ReviewPermissionError as error:
+        raise PermissionDenied(str(error)) from error
     except services.ReviewError as error:
         messages.error(request, str(error))
     return redirect("review:asset", asset_id=asset_id)
@@ -121,6 +127,8 @@ def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
     try:
         services.asset_review_revoke(asset=asset, actor=request.user, comment=comment)
         messages.success(request, "Approval revoked: its delivery URLs now answer 404.")
+    except services.ReviewPermissionError as error:
+        raise PermissionDenied(str(error)) from error
     except services.ReviewError as error:
         messages.error(request, str(error))
     return redirect("review:asset", asset_id=asset_id)

@@ -125,8 +125,10 @@ def test_marketer_sees_the_status_but_no_decision_buttons(client, asset, markete
     assert "In review" in body
     assert 'data-key="a"' not in body
     assert client.get(reverse("review:queue")).status_code == 403
-    client.post(reverse("review:decide", args=[asset.pk]), {"decision": "approve"})
+    response = client.post(reverse("review:decide", args=[asset.pk]), {"decision": "approve"})
+    assert response.status_code == 403
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
+    assert client.post(reverse("review:revoke", args=[asset.pk]), {"comment": "x"}).status_code == 403
 
 
 def test_bulk_approval_decides_each_selected_asset(
