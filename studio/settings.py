@@ -224,7 +224,8 @@ STUDIO_DELIVERY_MAX_PIXELS = env_int("STUDIO_DELIVERY_MAX_PIXELS", 16_777_216)
 STUDIO_DELIVERY_MAX_SOURCE_PIXELS = env_int("STUDIO_DELIVERY_MAX_SOURCE_PIXELS", 100_000_000)
 # Renders in flight per process; a request over it gets 503 with Retry-After instead of queueing up.
 STUDIO_DELIVERY_MAX_RENDERS = env_int("STUDIO_DELIVERY_MAX_RENDERS", 4)
-STUDIO_DELIVERY_RENDER_WAIT = env_int("STUDIO_DELIVERY_RENDER_WAIT", 3)  # seconds a request may wait for a slot
+# Seconds a request may wait for a free render slot before that 503.
+STUDIO_DELIVERY_RENDER_WAIT = env_int("STUDIO_DELIVERY_RENDER_WAIT", 3)
 STUDIO_DELIVERY_IMMUTABLE_MAX_AGE = 365 * 24 * 3600
 
 LOGGING = {
