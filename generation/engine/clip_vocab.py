@@ -64,7 +64,8 @@ def _bytes_to_unicode() -> dict[int, str]:
 def clip_vocab_and_merges(bpe_file: Path | None = None) -> tuple[dict[str, int], list[str]]:
     """Return the CLIP vocabulary (token -> id) and the merge lines, in CLIP's order."""
     path = bpe_file or find_clip_bpe_file()
-    lines = gzip.open(path).read().decode("utf-8").split("\n")
+    with gzip.open(path) as compressed:
+        lines = compressed.read().decode("utf-8").split("\n")
     merges = lines[1 : _MERGE_COUNT + 1]  # the first line is a version header
     byte_tokens = list(_bytes_to_unicode().values())
     tokens = byte_tokens + [token + "</w>" for token in byte_tokens]

@@ -10,7 +10,11 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
-from generation.engine.clip_vocab import CLIP_VOCAB_SIZE, write_clip_tokenizer_files
+from generation.engine.clip_vocab import (
+    CLIP_VOCAB_SIZE,
+    ClipVocabularyMissingError,
+    write_clip_tokenizer_files,
+)
 from generation.engine.tiny import build_tiny_pipeline
 
 
@@ -91,3 +95,10 @@ def test_same_build_seed_gives_the_same_weights(tmp_path: Path, tiny_dir: Path) 
 
     for name in ("unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"):
         assert (tmp_path / name).read_bytes() == (tiny_dir / name).read_bytes()
+
+
+def test_missing_open_clip_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+
+    with pytest.raises(ClipVocabularyMissingError, match="pip install --no-deps 'open_clip_torch"):
+        write_clip_tokenizer_files(tmp_path)

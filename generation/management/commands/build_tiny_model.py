@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = "Build the tiny random-weight Stable Diffusion pipeline (for fast tests) into a folder."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--out", type=Path, default=None, help="target folder (default: STUDIO_MODEL_DIR/tiny)")
+        parser.add_argument(
+            "--out", type=Path, default=None, help="target folder (default: STUDIO_MODEL_DIR/tiny)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
         parser.add_argument("--force", action="store_true", help="rebuild even if the folder holds a model")
 

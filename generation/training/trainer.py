@@ -1,0 +1,591 @@
+"""Training loop of the default model: VAE first, then UNet and text encoder together.
+
+Everything a later session needs to continue is exported with the pipeline (the EMA weights in fp16 and
+``training_state.json``), because ``var/`` does not survive between sessions. A fuller checkpoint with the
+online weights and optimizer state is also kept under the work directory for resumes on the same machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from generation.engine.clip_vocab import write_clip_tokenizer_files
+from generation.training import models
+from generation.training.catalogue import OBJECTS, CatalogueObject, held_out_colour
+from generation.training.data import (
+    Compositor,
+    TrainingObject,
+    ensure_data_package,
+    load_sprites,
+    resolve_objects,
+)
+
+STATE_FILE = "training_state.json"
+OBJECTS_FILE = "objects.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+STATE_VERSION = 1
+# Shipped inside the model folder, so the weights carry their data's attribution wherever they are copied.
+MODEL_NOTICE = """\
+Studio default model: trained by Studio (python manage.py train_default_model) on images composited from
+Noto Emoji artwork, Copyright Google Inc., Apache License 2.0 (https://github.com/googlefonts/noto-emoji),
+as distributed in the npm package emoji-datasource-google (data: MIT License, Copyright (c) 2013 Cal
+Henderson). Object names in objects.json come from that package. The tokenizer vocabulary is OpenAI's CLIP
+BPE vocabulary (MIT License), as shipped in open_clip_torch. See NOTICE at the root of the Studio repository.
+"""
+
+
+@dataclass
+class TrainConfig:
+    output_dir: Path
+    work_dir: Path
+    object_count: int
+    phases: tuple[str, ...] = ("vae", "unet")
+    vae_steps: int = 4000  # total over all runs; the VAE is frozen once the UNet has started
+    unet_steps: int = 1_000_000  # total over all runs; normally a run is ended by max_minutes
+    decoder_steps: int = 0  # total over all runs of the optional decoder-only fine-tune
+    vae_batch_size: int = 16
+    unet_batch_size: int = 32
+    vae_lr: float = 5e-4
+    unet_lr: float = 3e-4
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    caption_dropout: float = 0.1
+    offset_noise: float = 0.05
+    min_snr_gamma: float = 5.0
+    checkpoint_minutes: float = 5.0
+    max_minutes: float | None = None
+    log_every: int = 25
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = True
+    model_preset: str = "default"  # a key of models.PRESETS; "test" is for fast tests only
+
+
+@dataclass
+class TrainState:
+    seed: int
+    objects: list[str] = field(default_factory=list)  # catalogue short names
+    vae_steps: int = 0
+    unet_steps: int = 0
+    vae_images: int = 0
+    decoder_steps: int = 0
+    unet_images: int = 0
+    vae_scaling_factor: float | None = None
+    train_seconds: float = 0.0
+    model_preset: str = "default"
+    version: int = STATE_VERSION
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainState:
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def select_objects(count: int) -> tuple[CatalogueObject, ...]:
+    if not 1 <= count <= len(OBJECTS):
+        raise ValueError(f"object count must be between 1 and {len(OBJECTS)}, got {count}")
+    return OBJECTS[:count]
+
+
+class ExponentialMovingAverage:
+    """EMA of a module's parameters, kept in a full copy of the module so it can be saved directly."""
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, online: torch.nn.Module, step: int) -> None:
+        # Warm-up: early on the average follows the online weights closely instead of remembering the init.
+        decay = min(self.decay, (1 + step) / (10 + step))
+        ema_params = list(self.module.parameters())
+        online_params = [param.detach() for param in online.parameters()]
+        torch._foreach_lerp_(ema_params, online_params, 1.0 - decay)
+
+
+def _progress_key(state: TrainState) -> tuple[int, int, int]:
+    return state.vae_steps, state.unet_steps, state.decoder_steps
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] = _log) -> None:
+        self.config = config
+        self.log = log
+        self.device = torch.device(config.device)
+        self.stop_requested = False
+        self.run_started = time.monotonic()
+        self.last_checkpoint = time.monotonic()
+
+        package_dir = ensure_data_package(config.work_dir / "data")
+        self.objects: list[TrainingObject] = resolve_objects(package_dir, select_objects(config.object_count))
+        self.compositor = Compositor(self.objects, load_sprites(self.objects), seed=config.seed)
+
+        torch.manual_seed(config.seed)
+        sizes = models.PRESETS[config.model_preset]
+        self.vae: AutoencoderKL = models.build_vae(sizes)
+        self.unet: UNet2DConditionModel = models.build_unet(sizes)
+        self.text_encoder: CLIPTextModel = models.build_text_encoder(sizes)
+        self.tokenizer = self._make_tokenizer()
+        self.state = TrainState(seed=config.seed, model_preset=config.model_preset)
+        self._optimizer_states: dict[str, Any] = {}
+        self._loaded_ema: tuple[dict[str, torch.Tensor], ...] | None = None
+        self._vae_optimizer: torch.optim.Optimizer | None = None
+        self._unet_optimizer: torch.optim.Optimizer | None = None
+        if config.resume:
+            self._resume()
+        self._check_object_growth()
+        self.state.objects = [obj.entry.short_name for obj in self.objects]
+        for module in (self.vae, self.unet, self.text_encoder):
+            module.to(self.device)
+        self.vae_ema = ExponentialMovingAverage(self.vae, config.ema_decay)
+        self.unet_ema = ExponentialMovingAverage(self.unet, config.ema_decay)
+        self.text_ema = ExponentialMovingAverage(self.text_encoder, config.ema_decay)
+        if self._loaded_ema is not None:
+            for ema, weights in zip(
+                (self.vae_ema, self.unet_ema, self.text_ema), self._loaded_ema, strict=True
+            ):
+                ema.module.load_state_dict(weights)
+
+    # --- resume -------------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        exported = self._read_exported_state()
+        checkpoint_path = self.config.work_dir / CHECKPOINT_FILE
+        checkpoint = torch.load(checkpoint_path, map_location="cpu") if checkpoint_path.exists() else None
+        if checkpoint is not None:
+            saved = TrainState.from_json(checkpoint["state"])
+            # The export may be newer (copied in from another machine); take whichever went further.
+            if exported is None or _progress_key(saved) >= _progress_key(exported):
+                self._check_preset(saved)
+                self.state = saved
+                self.vae.load_state_dict(checkpoint["online"]["vae"])
+                self.unet.load_state_dict(checkpoint["online"]["unet"])
+                self.text_encoder.load_state_dict(checkpoint["online"]["text_encoder"])
+                ema = checkpoint["ema"]
+                self._loaded_ema = (ema["vae"], ema["unet"], ema["text_encoder"])
+                self._optimizer_states = checkpoint["optimizers"]
+                self._apply_scaling_factor()
+                self.log(f"Resumed from {checkpoint_path}: {self._progress_text()}")
+                return
+        if exported is not None:
+            # Only the EMA weights are shipped (the optimizer state would not fit the size budget): both the
+            # online and the averaged weights restart from them, with a fresh optimizer and a short warm-up.
+            out = self.config.output_dir
+            self._check_preset(exported)
+            self.vae.load_state_dict(
+                AutoencoderKL.from_pretrained(out / "vae", dtype=torch.float32).state_dict()
+            )
+            self.unet.load_state_dict(
+                UNet2DConditionModel.from_pretrained(out / "unet", dtype=torch.float32).state_dict()
+            )
+            self.text_encoder.load_state_dict(
+                CLIPTextModel.from_pretrained(out / "text_encoder", dtype=torch.float32).state_dict()
+            )
+            self.state = exported
+            self._apply_scaling_factor()
+            self.log(f"Resumed from the exported model in {out}: {self._progress_text()}")
+            return
+        self.log("No earlier training found; starting from scratch.")
+
+    def _read_exported_state(self) -> TrainState | None:
+        path = self.config.output_dir / STATE_FILE
+        if not path.exists():
+            return None
+        return TrainState.from_json(json.loads(path.read_text()))
+
+    def _check_preset(self, earlier: TrainState) -> None:
+        if earlier.model_preset != self.config.model_preset:
+            raise ValueError(
+                f"The earlier training used model preset {earlier.model_preset!r}, not "
+                f"{self.config.model_preset!r}; start over with --fresh to change sizes."
+            )
+
+    def _check_object_growth(self) -> None:
+        current = [obj.entry.short_name for obj in self.objects]
+        trained = self.state.objects
+        missing = [name for name in trained if name not in current]
+        if missing:
+            # Dropping objects silently would make the shipped objects.json lie about what the model knows.
+            raise ValueError(
+                f"The model was trained on {len(trained)} objects; --objects {len(current)} would drop "
+                f"{', '.join(missing[:5])}... Use at least {len(trained)}."
+            )
+        if trained and len(current) > len(trained):
+            self.log(f"Growing from {len(trained)} to {len(current)} objects.")
+        if self.state.seed != self.config.seed:
+            self.log(f"Keeping the run's seed {self.state.seed} (ignoring --seed {self.config.seed}).")
+            self.compositor.seed = self.state.seed
+
+    def _apply_scaling_factor(self) -> None:
+        if self.state.vae_scaling_factor is not None:
+            self.vae.register_to_config(scaling_factor=self.state.vae_scaling_factor)
+
+    def _progress_text(self) -> str:
+        s = self.state
+        return (
+            f"VAE {s.vae_steps} steps ({s.vae_images} images), UNet {s.unet_steps} steps ({s.unet_images} "
+            f"images), {len(s.objects)} objects, {s.train_seconds / 60:.1f} min trained"
+        )
+
+    # --- helpers ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _make_tokenizer() -> CLIPTokenizer:
+        with tempfile.TemporaryDirectory() as directory:
+            write_clip_tokenizer_files(Path(directory))
+            return CLIPTokenizer.from_pretrained(directory, model_max_length=77)
+
+    def _generator(self, phase: str, step: int) -> torch.Generator:
+        # Noise comes from a CPU generator seeded by (seed, phase, step): CPU and GPU runs see the same noise.
+        offset = {"vae": 0, "unet": 1 << 40, "decoder": 2 << 40}[phase]
+        return torch.Generator().manual_seed(self.state.seed * 1_000_003 + offset + step)
+
+    def _lr_factor(self, run_step: int) -> float:
+        return min(1.0, (run_step + 1) / self.config.warmup_steps)
+
+    def _install_signal_handlers(self) -> None:
+        def request_stop(signum: int, _frame: object) -> None:
+            self.log(f"Signal {signum}: saving and stopping after this step.")
+            self.stop_requested = True
+
+        # SIGHUP is left alone so that ``nohup`` keeps a background run alive.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, request_stop)
+
+    def _out_of_time(self) -> bool:
+        limit = self.config.max_minutes
+        return limit is not None and time.monotonic() - self.run_started >= limit * 60
+
+    def _should_stop(self) -> bool:
+        return self.stop_requested or self._out_of_time()
+
+    def _maybe_checkpoint(self) -> None:
+        if time.monotonic() - self.last_checkpoint >= self.config.checkpoint_minutes * 60:
+            self.save()
+
+    # --- phases -------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self._install_signal_handlers()
+        self.log(
+            f"Training {len(self.objects)} objects on {self.device}, {torch.get_num_threads()} thread(s); "
+            f"phases {','.join(self.config.phases)}; {self._progress_text()}"
+        )
+        if "vae" in self.config.phases:
+            self.train_vae()
+        if "unet" in self.config.phases and not self._should_stop():
+            self.train_unet()
+        if "decoder" in self.config.phases and not self._should_stop():
+            self.train_decoder()
+        self.save()
+        self.log(f"Stopped. {self._progress_text()}")
+
+    def train_vae(self) -> None:
+        cfg, state = self.config, self.state
+        if state.unet_steps > 0:
+            # The UNet learned this VAE's latent space; changing the VAE now would undo that.
+            self.log("VAE is frozen: the UNet has already trained on its latents.")
+            return
+        if state.vae_steps >= cfg.vae_steps:
+            self._ensure_scaling_factor()
+            return
+        self.vae.train()
+        optimizer = torch.optim.AdamW(self.vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+        if "vae" in self._optimizer_states:
+            optimizer.load_state_dict(self._optimizer_states["vae"])
+        self._vae_optimizer = optimizer
+        run_step, window_loss, window_psnr, window_start = 0, 0.0, 0.0, time.monotonic()
+        while state.vae_steps < cfg.vae_steps and not self._should_stop():
+            images, _ = self.compositor.batch(state.vae_steps, cfg.vae_batch_size, stream="vae")
+            images = images.to(self.device)
+            # Cosine decay to 10% over the phase: the last, small steps are what sharpen the reconstructions.
+            decay = 0.1 + 0.45 * (1 + math.cos(math.pi * state.vae_steps / cfg.vae_steps))
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.vae_lr * self._lr_factor(run_step) * decay
+            posterior = self.vae.encode(images).latent_dist
+            latents = posterior.sample(generator=self._generator("vae", state.vae_steps))
+            reconstruction = self.vae.decode(latents).sample
+            mse = F.mse_loss(reconstruction, images)
+            # L1 keeps edges sharper than MSE alone; the tiny KL term only keeps the latents well scaled.
+            loss = F.l1_loss(reconstruction, images) + mse + 1e-6 * posterior.kl().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 1.0)
+            optimizer.step()
+            self.vae_ema.update(self.vae, state.vae_steps)
+            state.vae_steps += 1
+            state.vae_images += images.shape[0]
+            run_step += 1
+            window_loss += loss.item()
+            # PSNR over [0, 1] pixels: the images are in [-1, 1], so the MSE is four times larger.
+            window_psnr += 10 * math.log10(4.0 / max(mse.item(), 1e-10))
+            if run_step % cfg.log_every == 0:
+                elapsed = time.monotonic() - window_start
+                state.train_seconds += elapsed
+                self.log(
+                    f"vae step {state.vae_steps}/{cfg.vae_steps} loss {window_loss / cfg.log_every:.4f} "
+                    f"psnr {window_psnr / cfg.log_every:.2f} dB "
+                    f"{cfg.log_every * cfg.vae_batch_size / elapsed:.1f} img/s"
+                )
+                window_loss, window_psnr, window_start = 0.0, 0.0, time.monotonic()
+            self._maybe_checkpoint()
+        if state.vae_steps >= cfg.vae_steps:
+            self._ensure_scaling_factor()
+
+    def train_decoder(self) -> None:
+        """Sharpen the VAE decoder alone, at any time: the encoder (the UNet's latent space) stays put."""
+        cfg, state = self.config, self.state
+        if state.vae_scaling_factor is None:
+            raise RuntimeError("Train the VAE first (phase 'vae'): there is no latent space to decode yet.")
+        if state.decoder_steps >= cfg.decoder_steps:
+            return
+        # Start from the averaged weights: their encoder is the one the UNet has learned.
+        self.vae.load_state_dict(self.vae_ema.module.state_dict())
+        self.vae.train()
+        encoder = self.vae_ema.module
+        params = list(self.vae.decoder.parameters()) + list(self.vae.post_quant_conv.parameters())
+        optimizer = torch.optim.AdamW(params, lr=cfg.vae_lr * 0.3, weight_decay=0.0)
+        run_step, window_psnr, window_start = 0, 0.0, time.monotonic()
+        while state.decoder_steps < cfg.decoder_steps and not self._should_stop():
+            images, _ = self.compositor.batch(state.decoder_steps, cfg.vae_batch_size, stream="decoder")
+            images = images.to(self.device)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.vae_lr * 0.3 * self._lr_factor(run_step)
+            with torch.no_grad():
+                generator = self._generator("decoder", state.decoder_steps)
+                latents = encoder.encode(images).latent_dist.sample(generator=generator)
+            reconstruction = self.vae.decode(latents).sample
+            mse = F.mse_loss(reconstruction, images)
+            loss = F.l1_loss(reconstruction, images) + mse
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            self.vae_ema.update(self.vae, state.vae_steps + state.decoder_steps)
+            state.decoder_steps += 1
+            run_step += 1
+            window_psnr += 10 * math.log10(4.0 / max(mse.item(), 1e-10))
+            if run_step % cfg.log_every == 0:
+                elapsed = time.monotonic() - window_start
+                state.train_seconds += elapsed
+                self.log(
+                    f"decoder step {state.decoder_steps}/{cfg.decoder_steps} "
+                    f"psnr {window_psnr / cfg.log_every:.2f} dB "
+                    f"{cfg.log_every * cfg.vae_batch_size / elapsed:.1f} img/s"
+                )
+                window_psnr, window_start = 0.0, time.monotonic()
+            self._maybe_checkpoint()
+
+    @torch.no_grad()
+    def _ensure_scaling_factor(self) -> None:
+        if self.state.vae_scaling_factor is not None:
+            return
+        # Like Stable Diffusion's 0.18215: scale latents to unit variance so the noise schedule fits them.
+        vae = self.vae_ema.module
+        samples = []
+        for index in range(8):
+            images, _ = self.compositor.batch(index, 64, stream="scale")
+            samples.append(vae.encode(images.to(self.device)).latent_dist.sample())
+        std = torch.cat(samples).float().std().item()
+        self.state.vae_scaling_factor = round(1.0 / std, 5)
+        self.vae.register_to_config(scaling_factor=self.state.vae_scaling_factor)
+        vae.register_to_config(scaling_factor=self.state.vae_scaling_factor)
+        self.log(f"VAE latent std {std:.4f}: scaling factor {self.state.vae_scaling_factor}")
+        self.save()
+
+    def _encode_text(self, encoder: CLIPTextModel, captions: list[str]) -> torch.Tensor:
+        # Padded to 77 like StableDiffusionPipeline does, so training sees the same positions as inference.
+        ids = self.tokenizer(
+            captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+        ).input_ids.to(self.device)
+        return encoder(ids)[0]
+
+    def train_unet(self) -> None:
+        cfg, state = self.config, self.state
+        if state.vae_scaling_factor is None:
+            raise RuntimeError("Train the VAE first (phase 'vae'): the UNet needs its latent space.")
+        if state.unet_steps >= cfg.unet_steps:
+            return
+        noise_scheduler = models.build_training_scheduler()
+        alphas_cumprod = noise_scheduler.alphas_cumprod.to(self.device)
+        snr = alphas_cumprod / (1 - alphas_cumprod)
+        vae = self.vae_ema.module
+        scaling = state.vae_scaling_factor
+        self.unet.train()
+        self.text_encoder.train()
+        params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
+        optimizer = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=0.0)
+        if "unet" in self._optimizer_states:
+            optimizer.load_state_dict(self._optimizer_states["unet"])
+        self._unet_optimizer = optimizer
+        run_step, window_loss, window_start = 0, 0.0, time.monotonic()
+        while state.unet_steps < cfg.unet_steps and not self._should_stop():
+            step = state.unet_steps
+            images, captions = self.compositor.batch(
+                step, cfg.unet_batch_size, cfg.caption_dropout, stream="unet"
+            )
+            generator = self._generator("unet", step)
+            batch = images.shape[0]
+            with torch.no_grad():
+                mean_std = vae.encode(images.to(self.device)).latent_dist
+                eps = torch.randn(mean_std.mean.shape, generator=generator).to(self.device)
+                latents = (mean_std.mean + mean_std.std * eps) * scaling
+            noise = torch.randn(latents.shape, generator=generator)
+            # Offset noise lets the model move the mean colour of the whole image (solid backgrounds).
+            noise += cfg.offset_noise * torch.randn(batch, latents.shape[1], 1, 1, generator=generator)
+            noise = noise.to(self.device)
+            timesteps = torch.randint(
+                0, noise_scheduler.config.num_train_timesteps, (batch,), generator=generator
+            )
+            timesteps = timesteps.to(self.device)
+            noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.unet_lr * self._lr_factor(run_step)
+            hidden = self._encode_text(self.text_encoder, captions)
+            prediction = self.unet(noisy, timesteps, hidden).sample
+            # Min-SNR weighting: easy low-noise steps stop dominating, which speeds up convergence.
+            weights = snr[timesteps].clamp(max=cfg.min_snr_gamma) / snr[timesteps]
+            per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+            loss = (per_sample * weights).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            self.unet_ema.update(self.unet, step)
+            self.text_ema.update(self.text_encoder, step)
+            state.unet_steps += 1
+            state.unet_images += batch
+            run_step += 1
+            window_loss += per_sample.mean().item()
+            if run_step % cfg.log_every == 0:
+                elapsed = time.monotonic() - window_start
+                state.train_seconds += elapsed
+                self.log(
+                    f"unet step {state.unet_steps} loss {window_loss / cfg.log_every:.4f} "
+                    f"{cfg.log_every * batch / elapsed:.1f} img/s images {state.unet_images}"
+                )
+                window_loss, window_start = 0.0, time.monotonic()
+            self._maybe_checkpoint()
+
+    # --- saving -------------------------------------------------------------------------------------------
+    def save(self) -> None:
+        started = time.monotonic()
+        self.config.work_dir.mkdir(parents=True, exist_ok=True)
+        optimizers = {}
+        if self._vae_optimizer is not None and self.state.unet_steps == 0:
+            optimizers["vae"] = self._vae_optimizer.state_dict()
+        if self._unet_optimizer is not None:
+            optimizers["unet"] = self._unet_optimizer.state_dict()
+        for name, saved in self._optimizer_states.items():
+            optimizers.setdefault(name, saved)
+        payload = {
+            "state": asdict(self.state),
+            "online": {
+                "vae": self.vae.state_dict(),
+                "unet": self.unet.state_dict(),
+                "text_encoder": self.text_encoder.state_dict(),
+            },
+            "ema": {
+                "vae": self.vae_ema.module.state_dict(),
+                "unet": self.unet_ema.module.state_dict(),
+                "text_encoder": self.text_ema.module.state_dict(),
+            },
+            "optimizers": optimizers,
+            "config": {key: str(value) for key, value in asdict(self.config).items()},
+        }
+        _atomic_torch_save(payload, self.config.work_dir / CHECKPOINT_FILE)
+        self.export(self.config.output_dir)
+        self.last_checkpoint = time.monotonic()
+        self.log(f"Checkpoint and export to {self.config.output_dir} in {time.monotonic() - started:.1f}s")
+
+    def export(self, output_dir: Path) -> None:
+        """Save the EMA pipeline (fp16 safetensors), objects.json and the training state, atomically."""
+        export_pipeline(
+            vae=self.vae_ema.module,
+            unet=self.unet_ema.module,
+            text_encoder=self.text_ema.module,
+            tokenizer=self.tokenizer,
+            objects=self.objects,
+            state=self.state,
+            output_dir=output_dir,
+        )
+
+
+def export_pipeline(
+    *,
+    vae: AutoencoderKL,
+    unet: UNet2DConditionModel,
+    text_encoder: CLIPTextModel,
+    tokenizer: CLIPTokenizer,
+    objects: Iterable[TrainingObject],
+    state: TrainState,
+    output_dir: Path,
+) -> None:
+    objects = list(objects)
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the export is meant to be shared and committed
+    try:
+        # fp16 halves the shipped size (the 60 MB budget); loaders pick their own compute dtype.
+        pipeline = StableDiffusionPipeline(
+            vae=copy.deepcopy(vae).to("cpu", torch.float16),
+            text_encoder=copy.deepcopy(text_encoder).to("cpu", torch.float16),
+            tokenizer=tokenizer,
+            unet=copy.deepcopy(unet).to("cpu", torch.float16),
+            scheduler=models.build_inference_scheduler(),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipeline.save_pretrained(staging, safe_serialization=True)
+        # transformers loads a model in the dtype its config names; diffusers loads in float32. Naming
+        # float32 keeps a plain from_pretrained() consistent (fp16 text features into an fp32 UNet fail).
+        text_config_path = staging / "text_encoder" / "config.json"
+        text_config = json.loads(text_config_path.read_text())
+        text_config["dtype"] = "float32"
+        text_config_path.write_text(json.dumps(text_config, indent=2) + "\n")
+        names = [obj.package_name for obj in objects]
+        (staging / OBJECTS_FILE).write_text(json.dumps(names, indent=1) + "\n")
+        state_data = asdict(state)
+        state_data["held_out_colours"] = {
+            obj.package_name: held_out_colour(obj.entry.short_name) for obj in objects
+        }
+        state_data["prompt_words"] = {obj.package_name: list(obj.entry.words) for obj in objects}
+        (staging / STATE_FILE).write_text(json.dumps(state_data, indent=1) + "\n")
+        (staging / "NOTICE").write_text(MODEL_NOTICE)
+        # Swap folders so a reader (or a commit) never sees half of one export and half of another.
+        previous = output_dir.with_name(f".{output_dir.name}-previous")
+        if previous.exists():
+            shutil.rmtree(previous)
+        if output_dir.exists():
+            os.replace(output_dir, previous)
+        os.replace(staging, output_dir)
+        if previous.exists():
+            shutil.rmtree(previous)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
