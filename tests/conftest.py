@@ -113,6 +113,18 @@ def make_asset(db, marketer):
     return make
 
 
+@pytest.fixture
+def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks):
+    """An approved 256x192 generated asset and its public id."""
+    from review.services import asset_review_decide
+
+    with django_capture_on_commit_callbacks(execute=True):
+        asset = make_asset(size=(256, 192))
+    with django_capture_on_commit_callbacks(execute=True):
+        review = asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    return asset, review.public_id
+
+
 def database_url_for_subprocess() -> str:
     """A DATABASE_URL that points a child process (a Celery worker) at the test database."""
     settings_dict = connection.settings_dict

@@ -135,24 +135,20 @@ def picture_html(
     return format_html("<picture>{}{}</picture>", sources, fallback)
 
 
+def _tag_html(build, public_id: str, preset_name: str, **options) -> SafeString:
+    found = _lookup(public_id, preset_name)
+    if found is None:
+        return SafeString("")
+    preset, source_size, presets = found
+    return build(public_id=public_id, preset=preset, source_size=source_size, presets=presets, **options)
+
+
 @register.simple_tag
 def responsive_image(
     public_id: str, preset_name: str, *, alt: str = "", loading: str = "lazy", sizes: str | None = None
 ) -> SafeString:
     """``<img src srcset sizes width height>`` in JPEG; empty when the asset is not approved."""
-    found = _lookup(public_id, preset_name)
-    if found is None:
-        return SafeString("")
-    preset, source_size, presets = found
-    return responsive_image_html(
-        public_id=public_id,
-        preset=preset,
-        source_size=source_size,
-        alt=alt,
-        loading=loading,
-        sizes=sizes,
-        presets=presets,
-    )
+    return _tag_html(responsive_image_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes)
 
 
 @register.simple_tag
@@ -160,19 +156,7 @@ def picture(
     public_id: str, preset_name: str, *, alt: str = "", loading: str = "lazy", sizes: str | None = None
 ) -> SafeString:
     """``<picture>`` with AVIF and WebP sources and a JPEG ``<img>``; empty when the asset is not approved."""
-    found = _lookup(public_id, preset_name)
-    if found is None:
-        return SafeString("")
-    preset, source_size, presets = found
-    return picture_html(
-        public_id=public_id,
-        preset=preset,
-        source_size=source_size,
-        alt=alt,
-        loading=loading,
-        sizes=sizes,
-        presets=presets,
-    )
+    return _tag_html(picture_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes)
 
 
 # --- internals -------------------------------------------------------------------------------------------

@@ -17,15 +17,6 @@ from review import services as review_services
 VOID_ELEMENTS = frozenset({"img", "source", "br", "hr", "input", "meta", "link", "wbr"})
 
 
-@pytest.fixture
-def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        asset = make_asset(size=(256, 192))
-    with django_capture_on_commit_callbacks(execute=True):
-        review = review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
-    return asset, review.public_id
-
-
 class _Elements(HTMLParser):
     """Start tags and their attributes, in document order; fails on anything but well-formed tags."""
 

@@ -13,15 +13,6 @@ from delivery.signing import signed_path
 from review import services as review_services
 
 
-@pytest.fixture
-def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        asset = make_asset(size=(256, 192))
-    with django_capture_on_commit_callbacks(execute=True):
-        review = review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
-    return asset, review.public_id
-
-
 def _url(path: str) -> str:
     return reverse("delivery:serve", args=[path])
 
