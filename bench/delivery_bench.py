@@ -40,6 +40,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.machine import training_job_running  # noqa: E402
+
 BENCH_DIR = ROOT / "var" / "bench"
 RUN_DIR = BENCH_DIR / "run"
 THUMBOR_VENV = BENCH_DIR / "thumbor-venv"
@@ -197,17 +202,6 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise NotMeasured("VmHWM is not in /proc/<pid>/status on this kernel")
-
-
-def training_job_running() -> bool:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"train_default_model" in (entry / "cmdline").read_bytes():
-                    return True
-            except OSError:
-                continue
-    return False
 
 
 def try_apt_install(package: str, binary: str, allow: bool) -> str:

@@ -2,7 +2,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from generation.engine.registry import available_models, default_model, get_model
-from generation.presets import CUSTOM_SIZE, MIN_SIDE, SIDE_MULTIPLE, SIZE_PRESETS, STYLES
+from generation.presets import (
+    CUSTOM_SIZE,
+    MIN_SIDE,
+    SIDE_MULTIPLE,
+    SIZE_PRESETS,
+    STYLES,
+    preset_for_size,
+)
 from generation.services import MAX_SEED, GenerationParameters
 
 CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
@@ -48,6 +55,9 @@ class GenerateForm(forms.Form):
         self.fields["model"].choices = [(spec.key, spec.label) for spec in models]
         spec = default_model()
         self.fields["model"].initial = spec.key
+        # A fixed-size model makes one size; preselect it so the form is valid as it stands.
+        if spec.output_size:
+            self.fields["size"].initial = preset_for_size(spec.output_size, spec.output_size) or CUSTOM_SIZE
         self.fields["steps"].initial = spec.default_steps
         self.fields["guidance"].initial = spec.default_guidance
 
@@ -66,13 +76,19 @@ class GenerateForm(forms.Form):
             width, height = preset.width, preset.height
         else:
             return cleaned
-        for name, value in (("width", width), ("height", height)):
-            if value > spec.max_side:
-                self.add_error(name, f"{spec.label} makes images up to {spec.max_side} px per side.")
-            elif value % SIDE_MULTIPLE:
-                self.add_error(
-                    name, f"Must be a multiple of {SIDE_MULTIPLE} (try {value - value % SIDE_MULTIPLE})."
-                )
+        if spec.output_size:
+            problem = spec.size_problem(width, height)
+            if problem:
+                self.add_error("size", problem)
+                return cleaned
+        else:
+            for name, value in (("width", width), ("height", height)):
+                if value > spec.max_side:
+                    self.add_error(name, f"{spec.label} makes images up to {spec.max_side} px per side.")
+                elif value % SIDE_MULTIPLE:
+                    self.add_error(
+                        name, f"Must be a multiple of {SIDE_MULTIPLE} (try {value - value % SIDE_MULTIPLE})."
+                    )
         cleaned["width"], cleaned["height"] = width, height
         return cleaned
 

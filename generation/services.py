@@ -11,10 +11,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
-from generation.engine.pipelines import ModelUnavailableError, get_pipeline
+from generation.engine.generate import generate_images, scheduler_name, upscaler_description
+from generation.engine.pipelines import ModelUnavailableError
 from generation.engine.registry import get_model
-from generation.engine.runner import GenerationCanceledError, TextToImageJob, run_text_to_image
+from generation.engine.runner import GenerationCanceledError, TextToImageJob
 from generation.imagefile import encode_png
 from generation.models import Asset, GenerationRequest
 from generation.presets import compose_prompt
@@ -126,23 +128,61 @@ def _storage_key(extension: str) -> str:
     return f"generated/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
-def generation_request_complete(*, request: GenerationRequest, images: list, seeds: list[int]) -> list[Asset]:
+def image_file_parameters(
+    *,
+    prompt: str,
+    negative_prompt: str,
+    user_prompt: str,
+    style: str,
+    model_key: str,
+    scheduler: str,
+    steps: int,
+    guidance: float,
+    seed: int,
+    image: Image.Image,
+    upscaler: str = "",
+    request_id: int | None = None,
+) -> dict:
+    """The parameters embedded in a generated PNG: the worker's and `manage.py generate`'s, the same keys."""
+    parameters = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "user_prompt": user_prompt,
+        "style": style,
+        "model": model_key,
+        "scheduler": scheduler,
+        "steps": steps,
+        "guidance": guidance,
+        "seed": seed,
+        "size": f"{image.width}x{image.height}",
+    }
+    if upscaler:
+        parameters["upscaler"] = upscaler
+    if request_id is not None:
+        parameters["request"] = request_id
+    return parameters
+
+
+def generation_request_complete(
+    *, request: GenerationRequest, images: list, seeds: list[int], upscaler: str = ""
+) -> list[Asset]:
     """Store the images under server-generated keys, create their assets and mark the request done."""
     encoded = []
     for image, seed in zip(images, seeds, strict=True):
-        parameters = {
-            "prompt": request.full_prompt,
-            "negative_prompt": request.full_negative_prompt,
-            "user_prompt": request.prompt,
-            "style": request.style,
-            "model": request.model_key,
-            "scheduler": request.scheduler,
-            "steps": request.steps,
-            "guidance": request.guidance,
-            "seed": seed,
-            "size": f"{image.width}x{image.height}",
-            "request": request.pk,
-        }
+        parameters = image_file_parameters(
+            prompt=request.full_prompt,
+            negative_prompt=request.full_negative_prompt,
+            user_prompt=request.prompt,
+            style=request.style,
+            model_key=request.model_key,
+            scheduler=request.scheduler,
+            steps=request.steps,
+            guidance=request.guidance,
+            seed=seed,
+            image=image,
+            upscaler=upscaler,
+            request_id=request.pk,
+        )
         encoded.append((encode_png(image, parameters), seed))
     stored_names = [default_storage.save(_storage_key("png"), ContentFile(item.data)) for item, _ in encoded]
     try:
@@ -187,10 +227,8 @@ def generation_request_execute(*, request_id: int) -> str:
     request = GenerationRequest.objects.get(pk=request_id)
     try:
         spec = get_model(request.model_key)
-        pipeline = get_pipeline(spec)
-        scheduler_name = type(pipeline.scheduler).__name__
-        GenerationRequest.objects.filter(pk=request_id).update(scheduler=scheduler_name)
-        request.scheduler = scheduler_name
+        request.scheduler = scheduler_name(spec)
+        GenerationRequest.objects.filter(pk=request_id).update(scheduler=request.scheduler)
         job = TextToImageJob(
             prompt=request.full_prompt or request.prompt,
             negative_prompt=request.full_negative_prompt,
@@ -201,14 +239,16 @@ def generation_request_execute(*, request_id: int) -> str:
             steps=request.steps,
             guidance=request.guidance,
         )
-        images = run_text_to_image(
-            pipeline,
+        images = generate_images(
+            spec,
             job,
             lambda step, total: generation_request_report_progress(
                 request_id=request_id, step=step, total=total
             ),
         )
-        generation_request_complete(request=request, images=images, seeds=job.image_seeds())
+        generation_request_complete(
+            request=request, images=images, seeds=job.image_seeds(), upscaler=upscaler_description(spec)
+        )
     except GenerationCanceledError:
         _finish(request_id, Status.CANCELED)
         return Status.CANCELED

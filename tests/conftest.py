@@ -33,6 +33,12 @@ def media_root(tmp_path, settings):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def test_models_offered(settings) -> None:
+    """Offer the test-only `tiny` model in forms, as STUDIO_TEST_MODELS=1 does; users never see it."""
+    settings.STUDIO_TEST_MODELS = True
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> str:
     """The tiny random-weight pipeline the `tiny` registry entry points at, built once per run."""
@@ -154,6 +160,7 @@ def celery_worker_process(transactional_db, tiny_model_dir, media_root):
         "STUDIO_VAR_DIR": str(settings.VAR_DIR),
         "STUDIO_MEDIA_ROOT": str(media_root),
         "STUDIO_TORCH_THREADS": "1",
+        "STUDIO_TEST_MODELS": "1",
     }
     log_path = media_root.parent / "worker.log"
     with open(log_path, "wb") as log:

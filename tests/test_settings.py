@@ -18,6 +18,8 @@ print(json.dumps({
     "storage": settings.STORAGES["default"]["BACKEND"],
     "bucket": settings.STORAGES["default"].get("OPTIONS", {}).get("bucket_name"),
     "broker": settings.CELERY_BROKER_URL,
+    "default_model": settings.STUDIO_DEFAULT_MODEL,
+    "test_models": settings.STUDIO_TEST_MODELS,
 }))
 """
 
@@ -47,6 +49,8 @@ def test_embedded_defaults_are_sqlite_filesystem_broker_and_local_files():
     assert shown["engine"] == "django.db.backends.sqlite3"
     assert shown["broker"] == "filesystem://"
     assert shown["storage"] == "django.core.files.storage.FileSystemStorage"
+    assert shown["default_model"] == "default"
+    assert shown["test_models"] is False, "the tiny random-weight model is for the test suite only"
 
 
 def test_environment_switches_to_postgresql_redis_and_s3():
@@ -77,6 +81,7 @@ def test_environment_switches_to_postgresql_redis_and_s3():
         ({"STUDIO_STORAGE": "ftp"}, "STUDIO_STORAGE"),
         ({"STUDIO_DELIVERY_STRICT": "maybe"}, "STUDIO_DELIVERY_STRICT"),
         ({"STUDIO_DEFAULT_MODEL": "nope"}, "not in the model registry"),
+        ({"STUDIO_DEFAULT_MODEL": "tiny"}, "test-only model; set STUDIO_TEST_MODELS=1"),
     ],
 )
 def test_misconfiguration_refuses_to_start_with_the_reason(env, message):

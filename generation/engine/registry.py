@@ -1,8 +1,16 @@
 """The model registry: which models Studio can run, read from settings.STUDIO_MODELS."""
 
+import json
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from generation.engine.upscale import UPSCALE_FACTORS
+
+logger = logging.getLogger(__name__)
 
 
 class UnknownModelError(LookupError):
@@ -20,11 +28,51 @@ class ModelSpec:
     default_guidance: float = 7.5
     max_side: int = 1024
     revision: str = ""
+    # A model trained at one size renders at that size whatever is asked (0: at the requested size)...
+    native_size: int = 0
+    # ...and an upscaler ("" or a key of UPSCALE_FACTORS) brings its images to the size users get.
+    upscaler: str = ""
+    # Test-only models (the tiny random-weight pipeline) run, but are offered only when STUDIO_TEST_MODELS=1.
+    test_only: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def is_single_file(self) -> bool:
         return self.source.endswith((".safetensors", ".ckpt"))
+
+    @property
+    def name(self) -> str:
+        """The label without its parenthesised details, for sentences: "Studio default"."""
+        return self.label.split(" (", 1)[0]
+
+    @property
+    def upscale_factor(self) -> int:
+        return UPSCALE_FACTORS[self.upscaler] if self.upscaler else 1
+
+    @property
+    def output_size(self) -> int:
+        """The one side length (square) a fixed-size model makes; 0 when it renders the requested size."""
+        return self.native_size * self.upscale_factor if self.native_size else 0
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """What a model trained on a closed list of objects can draw, in words a prompt may use."""
+        return model_subjects(self.source)
+
+    def size_problem(self, width: int, height: int) -> str:
+        """Why this model cannot make ``width`` x ``height`` images, or "" when it can."""
+        if self.output_size:
+            side = self.output_size
+            if (width, height) != (side, side):
+                return (
+                    f"{self.name} makes {side} x {side} images only; "
+                    f"choose Square {side} x {side} or another model."
+                )
+            return ""
+        for value in (width, height):
+            if value > self.max_side:
+                return f"{self.label} makes images up to {self.max_side} px per side."
+        return ""
 
 
 _KNOWN_KEYS = {
@@ -36,11 +84,14 @@ _KNOWN_KEYS = {
     "default_guidance",
     "max_side",
     "revision",
+    "native_size",
+    "upscaler",
+    "test_only",
 }
 
 
 def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
-    return ModelSpec(
+    spec = ModelSpec(
         key=key,
         label=entry.get("label", key),
         source=str(entry["source"]),
@@ -50,8 +101,18 @@ def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
         default_guidance=float(entry.get("default_guidance", 7.5)),
         max_side=int(entry.get("max_side", 1024)),
         revision=entry.get("revision", ""),
+        native_size=int(entry.get("native_size", 0)),
+        upscaler=entry.get("upscaler", ""),
+        test_only=bool(entry.get("test_only", False)),
         extra={name: value for name, value in entry.items() if name not in _KNOWN_KEYS},
     )
+    if spec.upscaler and spec.upscaler not in UPSCALE_FACTORS:
+        raise ImproperlyConfigured(
+            f"Model {key!r}: unknown upscaler {spec.upscaler!r} (known: {', '.join(UPSCALE_FACTORS)})."
+        )
+    if spec.upscaler and not spec.native_size:
+        raise ImproperlyConfigured(f"Model {key!r}: an upscaler needs the model's native_size.")
+    return spec
 
 
 def get_model(key: str) -> ModelSpec:
@@ -67,5 +128,38 @@ def default_model() -> ModelSpec:
 
 
 def available_models(task: str = "text2img") -> list[ModelSpec]:
+    """The models offered to users for ``task``: test-only ones only when STUDIO_TEST_MODELS is on."""
     specs = [_spec_from_settings(key, entry) for key, entry in settings.STUDIO_MODELS.items()]
-    return [spec for spec in specs if task in spec.tasks]
+    return [
+        spec
+        for spec in specs
+        if task in spec.tasks and (getattr(settings, "STUDIO_TEST_MODELS", False) or not spec.test_only)
+    ]
+
+
+_subjects: dict[str, tuple[str, ...]] = {}
+
+
+def model_subjects(source: str) -> tuple[str, ...]:
+    """The objects a model folder says it was trained on (``objects.json``), in its caption words.
+
+    ``objects.json`` holds the data package's names ("HOT BEVERAGE"); ``training_state.json`` maps each to the
+    words its captions used ("coffee mug", ...), and the first of those is what a prompt should say. Read
+    once per process, like the weights; a folder without the list (any other model) has no subjects.
+    """
+    if source in _subjects:
+        return _subjects[source]
+    folder = Path(source)
+    try:
+        names = json.loads((folder / "objects.json").read_text())
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError) as error:
+        logger.warning("Cannot read %s/objects.json: %s", folder, error)
+        return ()
+    try:
+        words = json.loads((folder / "training_state.json").read_text()).get("prompt_words", {})
+    except (OSError, ValueError):
+        words = {}
+    _subjects[source] = tuple((words.get(name) or [str(name).lower()])[0] for name in names)
+    return _subjects[source]

@@ -265,10 +265,18 @@ class Sample:
 class Compositor:
     """Makes deterministic batches of (image, caption) from the sprites and the background painter."""
 
-    def __init__(self, objects: list[TrainingObject], sprites: torch.Tensor, seed: int) -> None:
+    def __init__(
+        self,
+        objects: list[TrainingObject],
+        sprites: torch.Tensor,
+        seed: int,
+        weights: list[float] | None = None,
+    ) -> None:
         self.objects = objects
         self.sprites = sprites
         self.seed = seed
+        # Relative sampling weight per object (None: uniform). The trainer boosts objects added late.
+        self.weights = weights
         self.painter = BackgroundPainter()
         self.scene_kinds = sorted(SCENES)
 
@@ -296,7 +304,10 @@ class Compositor:
         return self.painter.scene(kind, rng, gen), rng.choice(SCENES[kind])
 
     def _sample(self, rng: random.Random) -> tuple[int, float, tuple[float, float], str, str]:
-        index = rng.randrange(len(self.objects))
+        if self.weights is None:
+            index = rng.randrange(len(self.objects))
+        else:
+            index = rng.choices(range(len(self.objects)), weights=self.weights)[0]
         size_word, low, high = rng.choices(_SIZES, weights=(0.25, 0.5, 0.25))[0]
         scale = rng.uniform(low, high)
         centre = (0.5 + rng.uniform(-0.05, 0.05), 0.5 + rng.uniform(-0.05, 0.05))
@@ -312,6 +323,12 @@ class Compositor:
             centre = (place(anchor_x), place(anchor_y))
         centre = tuple(min(max(value, scale / 2), 1 - scale / 2) for value in centre)  # type: ignore[assignment]
         return index, scale, centre, size_word if rng.random() < 0.8 else "", position
+
+    def probabilities(self) -> list[float]:
+        """The chance of each object per sample."""
+        weights = self.weights or [1.0] * len(self.objects)
+        total = sum(weights)
+        return [weight / total for weight in weights]
 
     def batch(
         self, step: int, batch_size: int, caption_dropout: float = 0.0, stream: str = "unet"

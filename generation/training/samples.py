@@ -13,6 +13,8 @@ import torch
 from diffusers import StableDiffusionPipeline
 from PIL import Image, ImageDraw
 
+from generation.engine.upscale import upscale_images
+
 DEFAULT_PROMPTS = (
     "a product photo of a coffee mug on a wooden desk",
     "a red apple on a blue background",
@@ -42,7 +44,13 @@ def render_grid(
     guidance_scale: float = 5.0,
     columns: int = 4,
     tile: int = 128,
+    upscaler: str = "",
 ) -> Path:
+    """Render one image per prompt at the model's 64 px.
+
+    With ``upscaler`` (a key of generation.engine.upscale.UPSCALE_FACTORS) each tile is the upscaled image
+    users get; without, a plain resize of the 64 px image.
+    """
     pipeline = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
     pipeline.set_progress_bar_config(disable=True)
     rows = (len(prompts) + columns - 1) // columns
@@ -58,6 +66,8 @@ def render_grid(
             guidance_scale=guidance_scale,
             generator=torch.Generator("cpu").manual_seed(seed + index),
         ).images[0]
+        if upscaler:
+            (image,) = upscale_images([image], upscaler)
         x, y = (index % columns) * tile, (index // columns) * (tile + label_height)
         grid.paste(image.resize((tile, tile), Image.Resampling.LANCZOS), (x, y))
         words = prompt.split()
@@ -65,7 +75,7 @@ def render_grid(
         for line_number, line in enumerate((" ".join(words[:middle]), " ".join(words[middle:]))):
             draw.text((x + 2, y + tile + 1 + 13 * line_number), line, fill="black")
     out.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out)
+    grid.save(out, quality=88)  # the quality applies to JPEG and WebP outputs
     return out
 
 
@@ -80,10 +90,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance-scale", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tile", type=int, default=128, help="tile size in the grid, px")
+    parser.add_argument("--upscale", default="", help="upscaler key, e.g. realesrgan-x4 (default: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     prompts = tuple(json.loads(args.prompts.read_text())) if args.prompts else DEFAULT_PROMPTS
-    path = render_grid(args.model, args.out, prompts, args.seed, args.steps, args.guidance_scale)
+    path = render_grid(
+        args.model,
+        args.out,
+        prompts,
+        args.seed,
+        args.steps,
+        args.guidance_scale,
+        tile=args.tile,
+        upscaler=args.upscale,
+    )
     print(path)
 
 

@@ -68,6 +68,8 @@ class TrainConfig:
     caption_dropout: float = 0.1
     offset_noise: float = 0.05
     min_snr_gamma: float = 5.0
+    # Objects seen less than the most-trained one are sampled up to this many times as often (1: uniform).
+    balance_cap: float = 4.0
     checkpoint_minutes: float = 5.0
     max_minutes: float | None = None
     log_every: int = 25
@@ -88,6 +90,8 @@ class TrainState:
     unet_images: int = 0
     vae_scaling_factor: float | None = None
     train_seconds: float = 0.0
+    # Expected UNet training images per object (short name): what balances objects added in later runs.
+    object_images: dict[str, float] = field(default_factory=dict)
     model_preset: str = "default"
     version: int = STATE_VERSION
 
@@ -117,6 +121,16 @@ class ExponentialMovingAverage:
         ema_params = list(self.module.parameters())
         online_params = [param.detach() for param in online.parameters()]
         torch._foreach_lerp_(ema_params, online_params, 1.0 - decay)
+
+
+def balance_weights(exposure: list[float], cap: float) -> list[float]:
+    """Sampling weights that let objects added in a later run catch up with the ones trained before.
+
+    An object's weight is how many times fewer images it has seen than the most-trained object, between 1
+    and ``cap``. Equal exposure gives uniform sampling; the boost fades as the late objects catch up.
+    """
+    most = max(exposure, default=0.0)
+    return [min(cap, max(1.0, most / max(seen, 1.0))) for seen in exposure]
 
 
 def _progress_key(state: TrainState) -> tuple[int, int, int]:
@@ -161,6 +175,7 @@ class Trainer:
             self._resume()
         self._check_object_growth()
         self.state.objects = [obj.entry.short_name for obj in self.objects]
+        self._balance_objects()
         for module in (self.vae, self.unet, self.text_encoder):
             module.to(self.device)
         self.vae_ema = ExponentialMovingAverage(self.vae, config.ema_decay)
@@ -240,6 +255,19 @@ class Trainer:
         if self.state.seed != self.config.seed:
             self.log(f"Keeping the run's seed {self.state.seed} (ignoring --seed {self.config.seed}).")
             self.compositor.seed = self.state.seed
+
+    def _balance_objects(self) -> None:
+        names = self.state.objects
+        if not self.state.object_images and self.state.unet_images:
+            # A state written before exposure was tracked: assume every trained object was seen equally.
+            share = self.state.unet_images / len(names)
+            self.state.object_images = dict.fromkeys(names, share)
+        exposure = [self.state.object_images.get(name, 0.0) for name in names]
+        weights = balance_weights(exposure, self.config.balance_cap)
+        if any(weight != weights[0] for weight in weights):
+            self.compositor.weights = weights
+            boosted = sum(weight > 1.0 for weight in weights)
+            self.log(f"Balancing: {boosted} less-trained objects sampled up to {max(weights):.1f}x as often.")
 
     def _apply_scaling_factor(self) -> None:
         if self.state.vae_scaling_factor is not None:
@@ -442,6 +470,7 @@ class Trainer:
             optimizer.load_state_dict(self._optimizer_states["unet"])
         self._unet_optimizer = optimizer
         run_step, window_loss, window_start = 0, 0.0, time.monotonic()
+        probabilities = list(zip(state.objects, self.compositor.probabilities(), strict=True))
         while state.unet_steps < cfg.unet_steps and not self._should_stop():
             step = state.unet_steps
             images, captions = self.compositor.batch(
@@ -478,6 +507,8 @@ class Trainer:
             self.text_ema.update(self.text_encoder, step)
             state.unet_steps += 1
             state.unet_images += batch
+            for name, probability in probabilities:
+                state.object_images[name] = state.object_images.get(name, 0.0) + batch * probability
             run_step += 1
             window_loss += per_sample.mean().item()
             if run_step % cfg.log_every == 0:

@@ -57,7 +57,10 @@ def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
 
     _log_in(page, base, "marketer")
     page.goto(f"{base}/generate/")
-    expect(page.locator(".notice")).to_contain_text("noise-like images")
+    # The shipped default model is preselected, at its one size, with what it can draw.
+    expect(page.locator("#notice-default")).to_contain_text("What it can draw")
+    expect(page.locator("#id_model")).to_have_value("default")
+    expect(page.locator("#id_size")).to_have_value("square-small")
     page.fill("#id_prompt", "a coffee mug on a wooden desk")
     page.select_option("#id_size", "square-small")
     page.fill("#id_steps", "2")

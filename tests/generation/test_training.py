@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from generation.training.catalogue import OBJECTS, held_out_colour
 from generation.training.data import Compositor, load_sprites, resolve_objects
-from generation.training.trainer import OBJECTS_FILE, STATE_FILE, TrainConfig, Trainer
+from generation.training.trainer import OBJECTS_FILE, STATE_FILE, TrainConfig, Trainer, balance_weights
 
 OBJECT_COUNT = 4
 FILL_COLOURS = ("red", "gold", "green", "blue", "purple")
@@ -119,6 +119,31 @@ def test_resume_from_the_exported_folder_alone_grows_objects_and_keeps_the_vae(w
     assert len(json.loads((first.output_dir / OBJECTS_FILE).read_text())) == OBJECT_COUNT
     vae_after = load_file(first.output_dir / "vae" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(vae_before[name], vae_after[name]) for name in vae_before)
+
+
+def test_balance_weights_boost_less_trained_objects_up_to_the_cap() -> None:
+    assert balance_weights([100.0, 100.0, 100.0], cap=4.0) == [1.0, 1.0, 1.0]
+    assert balance_weights([100.0, 50.0, 0.0], cap=4.0) == [1.0, 2.0, 4.0]
+    assert balance_weights([100.0, 50.0, 0.0], cap=1.0) == [1.0, 1.0, 1.0]
+
+
+def test_growing_samples_the_new_object_more_often_and_tracks_exposure(work: Path) -> None:
+    first = _config(work, unet_steps=8)
+    Trainer(first, log=lambda _: None).run()
+    grown = Trainer(_config(work, object_count=OBJECT_COUNT, unet_steps=12), log=lambda _: None)
+    new_object = grown.state.objects[-1]
+
+    assert grown.compositor.weights == [1.0] * (OBJECT_COUNT - 1) + [4.0]
+    rng = random.Random(0)
+    drawn = [grown.compositor._sample(rng)[0] for _ in range(2000)]
+    # 4 / (3 + 4) of the samples, against 1 / 4 if sampling stayed uniform.
+    assert 0.5 < drawn.count(OBJECT_COUNT - 1) / len(drawn) < 0.65
+
+    grown.run()
+    exposure = json.loads((first.output_dir / STATE_FILE).read_text())["object_images"]
+    assert set(exposure) == set(grown.state.objects)
+    assert sum(exposure.values()) == pytest.approx(12 * 2)
+    assert exposure[new_object] == pytest.approx(4 * 2 * 4 / 7)
 
 
 def test_resume_refuses_to_drop_trained_objects(work: Path) -> None:

@@ -63,6 +63,12 @@ class Command(BaseCommand):
         parser.add_argument("--unet-batch-size", type=int, default=32)
         parser.add_argument("--unet-lr", type=float, default=3e-4)
         parser.add_argument(
+            "--balance-cap",
+            type=float,
+            default=4.0,
+            help="sample objects added in a later run up to N times as often until they catch up (1: off)",
+        )
+        parser.add_argument(
             "--seed", type=int, default=0, help="seed of a new run (a resumed run keeps its own)"
         )
         parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
@@ -83,6 +89,8 @@ class Command(BaseCommand):
             raise CommandError(f"--phases takes a subset of {','.join(PHASES)}, got {options['phases']!r}")
         if options["device"].startswith("cuda") and not torch.cuda.is_available():
             raise CommandError("--device cuda was asked for, but torch sees no CUDA device.")
+        if options["balance_cap"] < 1:
+            raise CommandError("--balance-cap must be at least 1 (1 samples every object equally).")
         if options["threads"]:
             torch.set_num_threads(options["threads"])
         out = Path(options["out"])
@@ -100,6 +108,7 @@ class Command(BaseCommand):
             vae_batch_size=options["vae_batch_size"],
             unet_batch_size=options["unet_batch_size"],
             unet_lr=options["unet_lr"],
+            balance_cap=options["balance_cap"],
             checkpoint_minutes=options["checkpoint_minutes"],
             max_minutes=options["max_minutes"],
             log_every=options["log_every"],

@@ -1,3 +1,4 @@
+import ctypes
 import signal
 import subprocess
 import sys
@@ -5,6 +6,15 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in each child before exec: on Linux the kernel sends it SIGTERM if this launcher dies, even by
+    SIGKILL, so a killed `make run` never leaves an orphaned web server or worker holding the port."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Command(BaseCommand):
@@ -18,7 +28,10 @@ class Command(BaseCommand):
             [sys.executable, "-m", "celery", "-A", "studio", "worker", "-P", "solo", "--loglevel=INFO"],
             [sys.executable, "manage.py", "runserver", "--noreload", addrport],
         ]
-        processes = [subprocess.Popen(command, cwd=settings.BASE_DIR) for command in commands]
+        processes = [
+            subprocess.Popen(command, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent)
+            for command in commands
+        ]
         self.stdout.write(
             self.style.SUCCESS(f"Studio on http://{addrport}/ (Ctrl-C stops the web server and the worker)")
         )
@@ -28,7 +41,9 @@ class Command(BaseCommand):
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
 
-        signal.signal(signal.SIGTERM, stop)
+        # SIGHUP: the terminal that ran `make run` was closed.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, stop)
         try:
             # If either one dies, stop the other: half a Studio is worse than none.
             while all(process.poll() is None for process in processes):

