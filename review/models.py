@@ -46,9 +46,15 @@ class AssetReview(models.Model):
 
 
 class ReviewEvent(models.Model):
-    """One decision on the record. Never changed or deleted once written."""
+    """One decision on the record. Never changed or deleted once written.
 
-    asset = models.ForeignKey("generation.Asset", on_delete=models.CASCADE, related_name="review_events")
+    The database refuses it too (migration 0002): a trigger rejects UPDATE on every backend and DELETE on
+    PostgreSQL. Both foreign keys PROTECT, so deleting an asset or a user who has a history is refused
+    up front with a ProtectedError rather than cascading into the log.
+    """
+
+    # PROTECT, not CASCADE: an asset that was ever reviewed keeps its record, so it cannot be deleted.
+    asset = models.ForeignKey("generation.Asset", on_delete=models.PROTECT, related_name="review_events")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_events"
     )

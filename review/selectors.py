@@ -1,6 +1,6 @@
 """Reads for review, and the only way delivery reads review state."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from generation.models import Asset
 from review.models import AssetReview, ReviewEvent, ReviewState
@@ -13,6 +13,47 @@ def review_queue(*, limit: int = 200) -> QuerySet[AssetReview]:
         .select_related("asset", "asset__request", "asset__created_by")
         .order_by("submitted_at", "asset_id")[:limit]
     )
+
+
+def _queued_before(review: AssetReview) -> Q:
+    """Queue order is (submitted_at, asset_id), as in review_queue."""
+    return Q(submitted_at__lt=review.submitted_at) | Q(
+        submitted_at=review.submitted_at, asset_id__lt=review.asset_id
+    )
+
+
+def review_queue_position(*, review: AssetReview) -> tuple[int, int] | None:
+    """Where a waiting asset stands in the queue, 1-based, and how many wait; None if it is not waiting."""
+    if review.state != ReviewState.IN_REVIEW or review.submitted_at is None:
+        return None
+    counts = AssetReview.objects.filter(state=ReviewState.IN_REVIEW).aggregate(
+        ahead=Count("pk", filter=_queued_before(review)), waiting=Count("pk")
+    )
+    return counts["ahead"] + 1, counts["waiting"]
+
+
+def review_queue_next(*, after: AssetReview, skip_created_by=None) -> int | None:
+    """The asset to review after this one: the next waiting one in queue order, else the first still waiting.
+
+    ``after`` has usually just been decided and left the queue; its submitted_at still says where it stood.
+    ``skip_created_by`` leaves out that user's own generations (which they may not decide).
+    """
+    waiting = (
+        AssetReview.objects.filter(state=ReviewState.IN_REVIEW)
+        .exclude(asset_id=after.asset_id)
+        .order_by("submitted_at", "asset_id")
+        .values_list("asset_id", flat=True)
+    )
+    if skip_created_by is not None:
+        waiting = waiting.exclude(asset__created_by=skip_created_by)
+    if after.submitted_at is not None:
+        later = waiting.filter(
+            Q(submitted_at__gt=after.submitted_at)
+            | Q(submitted_at=after.submitted_at, asset_id__gt=after.asset_id)
+        ).first()
+        if later is not None:
+            return later
+    return waiting.first()
 
 
 def review_state_of(*, asset: Asset) -> AssetReview | None:

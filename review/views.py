@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -19,13 +20,6 @@ def _get_asset(asset_id: int) -> Asset:
     if asset is None:
         raise Http404("No such asset.")
     return asset
-
-
-def _next_in_queue(after: Asset | None = None) -> int | None:
-    for review in selectors.review_queue(limit=2):
-        if after is None or review.asset_id != after.pk:
-            return review.asset_id
-    return None
 
 
 @login_required
@@ -54,6 +48,7 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = _get_asset(asset_id)
     # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
+    from_queue = request.GET.get("from") == "queue"
     context = {
         "asset": asset,
         "review": review,
@@ -67,7 +62,8 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
         and request.user.has_perm("review.revoke_assetreview"),
         "is_own": asset.created_by_id == request.user.pk,
         "decision_form": DecisionForm(),
-        "from_queue": request.GET.get("from") == "queue",
+        "from_queue": from_queue,
+        "queue_position": selectors.review_queue_position(review=review) if from_queue else None,
         "panels": render_asset_panels(request, asset, review),
     }
     return render(request, "review/asset.html", context)
@@ -95,7 +91,8 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
         return redirect("review:asset", asset_id=asset_id)
     messages.success(request, f"Asset {asset.pk}: {review.get_state_display().lower()}.")
     if request.POST.get("from") == "queue":
-        next_id = _next_in_queue(after=asset)
+        own = None if settings.STUDIO_ALLOW_SELF_APPROVAL else request.user
+        next_id = selectors.review_queue_next(after=review, skip_created_by=own)
         if next_id:
             return redirect(f"{reverse('review:asset', args=[next_id])}?from=queue")
         return redirect("review:queue")

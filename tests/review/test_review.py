@@ -2,7 +2,8 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
 from django.urls import reverse
 
 from review import services
@@ -100,6 +101,40 @@ def test_review_events_are_immutable(asset):
         event.delete()
 
 
+def test_the_database_refuses_to_rewrite_a_review_event(asset):
+    event = ReviewEvent.objects.get(asset=asset)
+    table = connection.ops.quote_name(ReviewEvent._meta.db_table)
+    with (
+        pytest.raises(IntegrityError, match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"UPDATE {table} SET comment = %s WHERE id = %s", ["rewritten", event.pk])
+    event.refresh_from_db()
+    assert event.comment == "Submitted on generation."
+
+
+@pytest.mark.services
+def test_the_database_refuses_to_delete_a_review_event_on_postgresql(asset):
+    # SQLite refuses only UPDATE: Django flushes SQLite test tables with DELETE (see migration 0002).
+    assert connection.vendor == "postgresql"
+    event = ReviewEvent.objects.get(asset=asset)
+    table = connection.ops.quote_name(ReviewEvent._meta.db_table)
+    with (
+        pytest.raises(IntegrityError, match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"DELETE FROM {table} WHERE id = %s", [event.pk])
+    assert ReviewEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_an_asset_with_a_review_history_cannot_be_deleted(asset):
+    with pytest.raises(ProtectedError):
+        asset.delete()
+    assert ReviewEvent.objects.filter(asset=asset).count() == 1
+
+
 def test_reviewer_decides_from_the_page_and_moves_to_the_next_in_queue(
     client, make_asset, reviewer, django_capture_on_commit_callbacks
 ):
@@ -117,6 +152,42 @@ def test_reviewer_decides_from_the_page_and_moves_to_the_next_in_queue(
     assert response.status_code == 302
     assert response.url == reverse("review:asset", args=[second.pk]) + "?from=queue"
     assert AssetReview.objects.get(asset=first).state == ReviewState.APPROVED
+
+
+def test_the_asset_page_says_where_the_reviewer_is_in_the_queue_as_they_decide(
+    client, make_asset, reviewer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second, third = make_asset(), make_asset(), make_asset()
+    client.force_login(reviewer)
+
+    page = client.get(reverse("review:asset", args=[second.pk]) + "?from=queue")
+    assert "2 of 3 waiting" in page.content.decode()
+    assert "of 3 waiting" not in client.get(reverse("review:asset", args=[second.pk])).content.decode()
+
+    decide = reverse("review:decide", args=[second.pk])
+    page = client.post(decide, {"decision": "approve", "from": "queue"}, follow=True)
+    assert page.redirect_chain[-1][0] == reverse("review:asset", args=[third.pk]) + "?from=queue"
+    assert "2 of 2 waiting" in page.content.decode(), "the one after the decided asset, in a shorter queue"
+
+    decide = reverse("review:decide", args=[third.pk])
+    page = client.post(decide, {"decision": "reject", "comment": "Too dark", "from": "queue"}, follow=True)
+    assert page.redirect_chain[-1][0] == reverse("review:asset", args=[first.pk]) + "?from=queue"
+    assert "1 of 1 waiting" in page.content.decode(), "past the end it goes back to the oldest still waiting"
+
+
+def test_the_next_in_queue_skips_the_reviewers_own_generations(
+    client, make_asset, reviewer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first, own, third = make_asset(), make_asset(user=reviewer), make_asset()
+    client.force_login(reviewer)
+
+    decide = reverse("review:decide", args=[first.pk])
+    response = client.post(decide, {"decision": "approve", "from": "queue"})
+
+    assert response.url == reverse("review:asset", args=[third.pk]) + "?from=queue"
+    assert AssetReview.objects.get(asset=own).state == ReviewState.IN_REVIEW
 
 
 def test_marketer_sees_the_status_but_no_decision_buttons(client, asset, marketer):
