@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from generation.engine.registry import available_models, default_model, get_model
+from generation.operations import ANCHORS, OPERATIONS, OUTPAINT, REFINE_OPERATIONS
 from generation.presets import (
     CUSTOM_SIZE,
     MIN_SIDE,
@@ -10,9 +11,10 @@ from generation.presets import (
     STYLES,
     preset_for_size,
 )
-from generation.services import MAX_SEED, GenerationParameters
+from generation.services import MAX_SEED, GenerationParameters, RefineParameters
 
 CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
+MAX_MASK_BYTES = 8 * 1024 * 1024
 
 
 class GenerateForm(forms.Form):
@@ -108,4 +110,86 @@ class GenerateForm(forms.Form):
             campaign=data["campaign"],
             product=data["product"],
             channel=data["channel"],
+        )
+
+
+class RefineForm(forms.Form):
+    """One refine operation on an asset. Options that an operation does not use are ignored."""
+
+    operation = forms.ChoiceField(choices=())
+    model = forms.ChoiceField(choices=(), required=False)
+    prompt = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    negative_prompt = forms.CharField(
+        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 1})
+    )
+    strength = forms.FloatField(
+        required=False, min_value=0.05, max_value=1.0, help_text="How far the result may move from the image."
+    )
+    aspect = forms.CharField(max_length=20, required=False, help_text="Target aspect ratio, W:H.")
+    pad_left = forms.IntegerField(required=False, min_value=0, max_value=4096)
+    pad_top = forms.IntegerField(required=False, min_value=0, max_value=4096)
+    pad_right = forms.IntegerField(required=False, min_value=0, max_value=4096)
+    pad_bottom = forms.IntegerField(required=False, min_value=0, max_value=4096)
+    anchor = forms.ChoiceField(choices=[(anchor, anchor.title()) for anchor in ANCHORS], initial="center")
+    color = forms.CharField(max_length=40, required=False, help_text="A colour name or #RRGGBB.")
+    scale = forms.TypedChoiceField(choices=[(2, "2x"), (4, "4x")], coerce=int, initial=2)
+    mode = forms.ChoiceField(
+        choices=[("img2img", "Light image-to-image pass"), ("seeds", "Same prompt, new seeds")],
+        initial="img2img",
+    )
+    num_images = forms.IntegerField(label="Images", min_value=1, max_value=4, initial=1)
+    seed = forms.IntegerField(required=False, min_value=0, max_value=MAX_SEED - 4)
+    steps = forms.IntegerField(required=False, min_value=1, max_value=100)
+    guidance = forms.FloatField(required=False, min_value=0, max_value=30)
+    mask = forms.FileField(required=False, help_text="A PNG: white = change, black = keep.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.models = available_models(None)
+        self.fields["model"].choices = [(spec.key, spec.label) for spec in self.models]
+        self.fields["model"].initial = default_model().key
+        self.fields["operation"].choices = [
+            (key, OPERATIONS[key].label) for key in REFINE_OPERATIONS if self.operation_offered(key)
+        ]
+
+    def operation_offered(self, key: str) -> bool:
+        """An operation is offered when it needs no model, or some offered model lists its task."""
+        task = OPERATIONS[key].task
+        return task is None or any(task in spec.tasks for spec in self.models)
+
+    def clean_mask(self):
+        upload = self.cleaned_data.get("mask")
+        if upload is None:
+            return None
+        if upload.size > MAX_MASK_BYTES:
+            raise ValidationError(f"The mask is over {MAX_MASK_BYTES // (1024 * 1024)} MB.")
+        return upload.read()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        pads = [cleaned.get(f"pad_{side}") for side in ("left", "top", "right", "bottom")]
+        cleaned["pad"] = tuple(value or 0 for value in pads) if any(pads) else None
+        if cleaned.get("operation") == OUTPAINT and cleaned.get("aspect") and cleaned["pad"]:
+            raise ValidationError("Outpaint to an aspect ratio or by pixels per side, not both.")
+        return cleaned
+
+    def parameters(self) -> RefineParameters:
+        data = self.cleaned_data
+        return RefineParameters(
+            operation=data["operation"],
+            prompt=data["prompt"],
+            negative_prompt=data["negative_prompt"],
+            model_key=data.get("model") or "",
+            num_images=data["num_images"],
+            seed=data["seed"],
+            steps=data["steps"],
+            guidance=data["guidance"],
+            strength=data["strength"],
+            aspect=data["aspect"],
+            pad=data["pad"],
+            anchor=data["anchor"],
+            color=data["color"],
+            scale=data["scale"],
+            mode=data["mode"],
+            mask_png=data["mask"],
         )

@@ -32,7 +32,18 @@ def asset_read_bytes(*, asset: Asset) -> bytes:
 def asset_facts(*, asset: Asset) -> list[tuple[str, str]]:
     """Everything known about how an asset was made, as label/value pairs for display."""
     facts: list[tuple[str, str]] = [("Operation", asset.get_operation_display())]
+    if asset.parent_id:
+        facts.append(("Made from", f"asset {asset.parent_id}"))
+    if asset.revision_of_id:
+        facts.append(("Revision of", f"asset {asset.revision_of_id}"))
     request = asset.request
+    if request is not None and request.options:
+        facts.append(
+            (
+                "Options",
+                ", ".join(f"{key} {value}" for key, value in sorted(request.options.items()) if value),
+            )
+        )
     if request is not None:
         facts += [
             ("Prompt", request.prompt),
@@ -58,3 +69,22 @@ def asset_facts(*, asset: Asset) -> list[tuple[str, str]]:
         ("AI-generated", "yes (IPTC trainedAlgorithmicMedia)" if asset.ai_generated else "no"),
     ]
     return [(label, value) for label, value in facts if value]
+
+
+def asset_lineage(*, asset: Asset, depth: int = 20) -> dict:
+    """Where an asset came from and what was made of it: its ancestors (oldest first) and its children."""
+    ancestors: list[Asset] = []
+    current = asset
+    while current.parent_id and len(ancestors) < depth:
+        current = Asset.objects.select_related("request").get(pk=current.parent_id)
+        ancestors.append(current)
+    ancestors.reverse()
+    children = list(
+        Asset.objects.filter(parent=asset).select_related("request").order_by("created_at", "pk")[:50]
+    )
+    return {
+        "ancestors": ancestors,
+        "asset": asset,
+        "children": children,
+        "parent": ancestors[-1] if ancestors else None,
+    }

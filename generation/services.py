@@ -1,21 +1,33 @@
 """Writes for the generation app: creating requests, running them, recording what happened."""
 
+import io
 import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image
+from PIL import Image, ImageOps
 
+from generation import operations as ops
+from generation.engine import masks
 from generation.engine.generate import generate_images, scheduler_name, upscaler_description
 from generation.engine.pipelines import ModelUnavailableError
-from generation.engine.registry import get_model
+from generation.engine.refine import (
+    RefineError,
+    RefineJob,
+    flatten,
+    output_size,
+    plan_total_steps,
+    run_refine,
+)
+from generation.engine.registry import UnknownModelError, default_model, get_model
 from generation.engine.runner import GenerationCanceledError, TextToImageJob
 from generation.imagefile import encode_png
 from generation.models import Asset, GenerationRequest
@@ -82,6 +94,253 @@ def generation_request_create(
     return request
 
 
+@dataclass(frozen=True)
+class RefineParameters:
+    """What a user asked of one refine operation (form, CLI and API alike); None means the default."""
+
+    operation: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    model_key: str = ""
+    num_images: int = 1
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    strength: float | None = None
+    aspect: str = ""
+    pad: tuple[int, int, int, int] | None = None
+    anchor: str = "center"
+    color: str = ""
+    scale: int = 2
+    mode: str = "img2img"
+    mask_png: bytes | None = None
+
+
+class RefineRequestError(ValueError):
+    """The refine request cannot be made as asked; the message says why, fit to show a user."""
+
+
+def refine_request_create(
+    *,
+    user: AbstractBaseUser,
+    source: Asset,
+    parameters: RefineParameters,
+    revises: Asset | None = None,
+) -> GenerationRequest:
+    """Validate a refine operation on ``source``, store it as a queued request and enqueue it after commit.
+
+    The result inherits the source's campaign, product and channel; ``revises`` links the results to the
+    asset a reviewer asked changes on. Raises RefineRequestError (nothing stored) for anything that would
+    fail later: an unknown operation, a model that cannot do it, a bad mask or option, a too large result.
+    """
+    from generation.tasks import run_generation_request
+
+    planned = refine_plan(source=source, parameters=parameters)
+    mask_name = ""
+    if planned.mask is not None:
+        buffer = io.BytesIO()
+        planned.mask.save(buffer, format="PNG", optimize=True)
+        mask_name = default_storage.save(_storage_key("png", folder="masks"), ContentFile(buffer.getvalue()))
+    try:
+        with transaction.atomic():
+            request = GenerationRequest.objects.create(
+                created_by=user,
+                operation=parameters.operation,
+                prompt=planned.job.prompt,
+                negative_prompt=planned.job.negative_prompt,
+                full_prompt=planned.job.prompt,
+                full_negative_prompt=planned.job.negative_prompt,
+                model_key=planned.spec.key if planned.spec else "",
+                model_source=planned.spec.source if planned.spec else "",
+                width=planned.size[0],
+                height=planned.size[1],
+                num_images=planned.job.num_images,
+                seed=planned.job.seed,
+                steps=planned.job.steps,
+                guidance=planned.job.guidance,
+                campaign=source.campaign,
+                product=source.product,
+                channel=source.channel,
+                source_asset=source,
+                mask=mask_name,
+                options=planned.options,
+                revises=revises,
+                progress_total=planned.total_steps,
+            )
+            request_id = request.pk
+            transaction.on_commit(lambda: run_generation_request.delay(request_id))
+    except Exception:
+        if mask_name:
+            default_storage.delete(mask_name)
+        raise
+    return request
+
+
+@dataclass(frozen=True)
+class RefinePlan:
+    job: RefineJob
+    spec: object  # ModelSpec, or None for operations that need no diffusion model
+    mask: Image.Image | None
+    size: tuple[int, int]
+    options: dict
+    total_steps: int
+
+
+def refine_plan(*, source: Asset, parameters: RefineParameters) -> RefinePlan:
+    """Check every part of a refine operation against its source, without storing anything."""
+    operation = ops.OPERATIONS.get(parameters.operation)
+    if operation is None or not operation.is_refine:
+        raise RefineRequestError(f"Unknown operation {parameters.operation!r}.")
+    spec = None
+    if operation.uses_model:
+        try:
+            spec = get_model(parameters.model_key) if parameters.model_key else default_model()
+        except UnknownModelError as error:
+            raise RefineRequestError(str(error)) from None
+        if operation.task not in spec.tasks:
+            raise RefineRequestError(
+                f"{spec.name} cannot {operation.label.lower()}: its registry entry lists the tasks "
+                f"{', '.join(spec.tasks)}, not {operation.task}."
+            )
+    image = _source_image(source)
+    mask = _refine_mask(operation, parameters.mask_png, image.size)
+
+    prompt = parameters.prompt.strip()
+    negative = parameters.negative_prompt.strip()
+    origin = source.request if source.request_id else None
+    keeps_to_origin = parameters.operation in (ops.VARIATIONS, ops.OUTPAINT)
+    if keeps_to_origin and not prompt and origin is not None:
+        # New takes and extensions keep to what the image shows: the prompt it was made with.
+        prompt, negative = origin.full_prompt or origin.prompt, negative or origin.full_negative_prompt
+    if operation.prompt == "required" and not prompt:
+        raise RefineRequestError(f"{operation.label} needs a prompt: say what should be there.")
+    if operation.prompt == "none":
+        prompt = prompt if parameters.operation == ops.REMOVE else ""
+    if parameters.operation == ops.VARIATIONS and parameters.mode not in ops.VARIATION_MODES:
+        raise RefineRequestError(f"Variations are made with {' or '.join(ops.VARIATION_MODES)}.")
+    if parameters.operation == ops.VARIATIONS and parameters.mode == "seeds":
+        if origin is None or origin.operation != ops.TEXT2IMG:
+            raise RefineRequestError(
+                "New seeds need an image Studio generated from text; use image-to-image."
+            )
+        if not prompt:
+            raise RefineRequestError("New seeds need the original prompt.")
+    if parameters.anchor not in ops.ANCHORS:
+        raise RefineRequestError(f"Anchor must be one of {', '.join(ops.ANCHORS)}.")
+    if parameters.strength is not None and not 0.05 <= parameters.strength <= 1.0:
+        raise RefineRequestError("Strength must be between 0.05 and 1.")
+    if parameters.operation == ops.RECOLOR:
+        try:
+            masks.parse_colour(parameters.color)
+        except ValueError as error:
+            raise RefineRequestError(str(error)) from None
+    uses_seeds = operation.uses_model
+    num_images = parameters.num_images if uses_seeds else 1
+    if not 1 <= num_images <= 4:
+        raise RefineRequestError("Make between 1 and 4 images.")
+    steps = parameters.steps or (spec.default_steps if spec else 1)
+    guidance = (
+        parameters.guidance if parameters.guidance is not None else (spec.default_guidance if spec else 0)
+    )
+    seed = parameters.seed if parameters.seed is not None else secrets.randbelow(MAX_SEED - 4)
+    if not 0 <= seed <= MAX_SEED - 4:
+        raise RefineRequestError(f"The seed must be between 0 and {MAX_SEED - 4}.")
+    job = RefineJob(
+        operation=parameters.operation,
+        prompt=prompt,
+        negative_prompt=negative,
+        num_images=num_images,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        strength=parameters.strength,
+        aspect=parameters.aspect.strip(),
+        pad=parameters.pad,
+        anchor=parameters.anchor,
+        color=parameters.color.strip(),
+        scale=parameters.scale,
+        mode=parameters.mode,
+    )
+    try:
+        size = output_size(job, image.size)
+    except RefineError as error:
+        raise RefineRequestError(str(error)) from None
+    if parameters.operation == ops.REPLACE_BACKGROUND or (
+        parameters.operation == ops.RECOLOR and mask is None
+    ):
+        # Found now (it takes milliseconds), so the user hears at once rather than from a failed job.
+        subject = masks.find_subject(flatten(image), background_hint=mask)
+        if masks.mask_is_empty(subject) or masks.mask_is_empty(ImageOps.invert(subject)):
+            raise RefineRequestError(
+                "Studio could not tell the subject from the background in this image: paint over the "
+                + (
+                    "background to replace."
+                    if parameters.operation == ops.REPLACE_BACKGROUND
+                    else "area to recolour."
+                )
+            )
+    limit = settings.STUDIO_REFINE_MAX_PIXELS
+    if size[0] * size[1] > limit:
+        raise RefineRequestError(
+            f"The result would be {size[0]}x{size[1]} px, over the {limit:,} pixel limit "
+            "(STUDIO_REFINE_MAX_PIXELS)."
+        )
+    if min(size) < 64:
+        raise RefineRequestError(
+            f"The result would be {size[0]}x{size[1]} px; Studio refines images of 64 px a side or more."
+        )
+    return RefinePlan(
+        job=job,
+        spec=spec,
+        mask=mask,
+        size=size,
+        options=_job_options(job),
+        total_steps=plan_total_steps(job, spec, image, mask),
+    )
+
+
+def _job_options(job: RefineJob) -> dict:
+    options: dict = {}
+    if ops.OPERATIONS[job.operation].uses_model:
+        options["strength"] = job.effective_strength
+    if job.operation == ops.OUTPAINT:
+        options.update(aspect=job.aspect, pad=list(job.pad) if job.pad else None, anchor=job.anchor)
+    elif job.operation == ops.RECOLOR:
+        options["color"] = job.color
+    elif job.operation == ops.UPSCALE:
+        options["scale"] = job.scale
+    elif job.operation == ops.VARIATIONS:
+        options["mode"] = job.mode
+    return options
+
+
+def _source_image(source: Asset) -> Image.Image:
+    try:
+        with default_storage.open(source.file.name, "rb") as handle, Image.open(handle) as image:
+            image.load()
+            return image.copy()
+    except (OSError, ValueError) as error:
+        raise RefineRequestError(f"The source image of asset {source.pk} cannot be read: {error}") from None
+
+
+def _refine_mask(operation: ops.Operation, data: bytes | None, size: tuple[int, int]) -> Image.Image | None:
+    if data is None or data == b"":
+        if operation.mask == ops.MASK_REQUIRED:
+            raise RefineRequestError(f"{operation.label} needs a mask: paint over the area to change.")
+        return None
+    try:
+        mask = masks.load_mask(data, size)
+    except masks.MaskError as error:
+        raise RefineRequestError(str(error)) from None
+    if masks.mask_is_empty(mask):
+        if operation.mask == ops.MASK_REQUIRED:
+            raise RefineRequestError(f"The mask is empty: paint over the area to {operation.label.lower()}.")
+        return None
+    if operation.mask == ops.MASK_NONE:
+        raise RefineRequestError(f"{operation.label} works on the whole image and takes no mask.")
+    return mask
+
+
 def generation_request_claim(*, request_id: int) -> bool:
     """Move a queued request to running; False when another worker has it or it was canceled."""
     claimed = GenerationRequest.objects.filter(pk=request_id, status=Status.QUEUED).update(
@@ -123,9 +382,9 @@ def generation_request_fail(*, request_id: int, reason: str) -> bool:
     return _finish(request_id, Status.FAILED, reason)
 
 
-def _storage_key(extension: str) -> str:
+def _storage_key(extension: str, folder: str = "generated") -> str:
     now = timezone.now()
-    return f"generated/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
+    return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
 def image_file_parameters(
@@ -142,8 +401,12 @@ def image_file_parameters(
     image: Image.Image,
     upscaler: str = "",
     request_id: int | None = None,
+    operation: str = ops.TEXT2IMG,
+    source_hash: str = "",
+    options: dict | None = None,
 ) -> dict:
-    """The parameters embedded in a generated PNG: the worker's and `manage.py generate`'s, the same keys."""
+    """The parameters embedded in a generated PNG: the worker's, `manage.py generate`'s and `manage.py
+    refine`'s, the same keys (refined images add the operation, its options and the source's SHA-256)."""
     parameters = {
         "prompt": prompt,
         "negative_prompt": negative_prompt,
@@ -158,6 +421,10 @@ def image_file_parameters(
     }
     if upscaler:
         parameters["upscaler"] = upscaler
+    if operation != ops.TEXT2IMG:
+        parameters["operation"] = operation
+        parameters["source_sha256"] = source_hash
+        parameters.update(options or {})
     if request_id is not None:
         parameters["request"] = request_id
     return parameters
@@ -182,6 +449,9 @@ def generation_request_complete(
             image=image,
             upscaler=upscaler,
             request_id=request.pk,
+            operation=request.operation,
+            source_hash=request.source_asset.content_hash if request.source_asset_id else "",
+            options=request.options,
         )
         encoded.append((encode_png(image, parameters), seed))
     stored_names = [default_storage.save(_storage_key("png"), ContentFile(item.data)) for item, _ in encoded]
@@ -193,7 +463,9 @@ def generation_request_complete(
                 Asset.objects.create(
                     request=request,
                     index=index,
-                    operation=Asset.Operation.TEXT_TO_IMAGE,
+                    operation=request.operation,
+                    parent_id=request.source_asset_id,
+                    revision_of_id=request.revises_id,
                     created_by_id=request.created_by_id,
                     file=name,
                     content_hash=item.content_hash,
@@ -201,9 +473,9 @@ def generation_request_complete(
                     width=item.width,
                     height=item.height,
                     byte_size=len(item.data),
-                    seed=seed,
+                    seed=seed if ops.OPERATIONS[request.operation].uses_model else None,
                     ai_generated=True,
-                    title=request.prompt[:200],
+                    title=_result_title(request),
                     campaign=request.campaign,
                     product=request.product,
                     channel=request.channel,
@@ -219,13 +491,64 @@ def generation_request_complete(
     return assets
 
 
+def _result_title(request: GenerationRequest) -> str:
+    if request.operation == ops.TEXT2IMG or not request.source_asset_id:
+        return request.prompt[:200]
+    source = request.source_asset
+    label = ops.OPERATIONS[request.operation].label
+    base = source.title or f"asset {source.pk}"
+    return f"{base} ({label.lower()})"[:200]
+
+
+def _run_refine(request: GenerationRequest, report) -> tuple[list, list[int], str]:
+    """Run a refine request: (images, their seeds, what upscaled them)."""
+    operation = ops.OPERATIONS[request.operation]
+    spec = get_model(request.model_key) if operation.uses_model else None
+    if spec is not None:
+        request.scheduler = scheduler_name(spec)
+        GenerationRequest.objects.filter(pk=request.pk).update(scheduler=request.scheduler)
+    source = _source_image(request.source_asset)
+    mask = None
+    if request.mask:
+        with default_storage.open(request.mask.name, "rb") as handle, Image.open(handle) as stored:
+            mask = stored.convert("L")
+    options = request.options or {}
+    job = RefineJob(
+        operation=request.operation,
+        prompt=request.full_prompt,
+        negative_prompt=request.full_negative_prompt,
+        num_images=request.num_images,
+        seed=request.seed,
+        steps=request.steps,
+        guidance=request.guidance,
+        strength=options.get("strength"),
+        aspect=options.get("aspect") or "",
+        pad=tuple(options["pad"]) if options.get("pad") else None,
+        anchor=options.get("anchor") or "center",
+        color=options.get("color") or "",
+        scale=int(options.get("scale") or 2),
+        mode=options.get("mode") or "img2img",
+    )
+    images = run_refine(spec, job, source, mask, report)
+    upscaler = upscaler_description(spec) if spec is not None else ""
+    return images, job.image_seeds(), upscaler
+
+
 def generation_request_execute(*, request_id: int) -> str:
     """The worker's whole job for one request. Returns the final status."""
     if not generation_request_claim(request_id=request_id):
         logger.info("Request %s was not queued (taken, canceled or done); skipping", request_id)
         return "skipped"
-    request = GenerationRequest.objects.get(pk=request_id)
+    request = GenerationRequest.objects.select_related("source_asset").get(pk=request_id)
+
+    def report(step: int, total: int) -> bool:
+        return generation_request_report_progress(request_id=request_id, step=step, total=total)
+
     try:
+        if request.operation != ops.TEXT2IMG:
+            images, seeds, upscaler = _run_refine(request, report)
+            generation_request_complete(request=request, images=images, seeds=seeds, upscaler=upscaler)
+            return Status.SUCCEEDED
         spec = get_model(request.model_key)
         request.scheduler = scheduler_name(spec)
         GenerationRequest.objects.filter(pk=request_id).update(scheduler=request.scheduler)
@@ -239,20 +562,14 @@ def generation_request_execute(*, request_id: int) -> str:
             steps=request.steps,
             guidance=request.guidance,
         )
-        images = generate_images(
-            spec,
-            job,
-            lambda step, total: generation_request_report_progress(
-                request_id=request_id, step=step, total=total
-            ),
-        )
+        images = generate_images(spec, job, report)
         generation_request_complete(
             request=request, images=images, seeds=job.image_seeds(), upscaler=upscaler_description(spec)
         )
     except GenerationCanceledError:
         _finish(request_id, Status.CANCELED)
         return Status.CANCELED
-    except ModelUnavailableError as error:
+    except (ModelUnavailableError, RefineError, RefineRequestError) as error:
         generation_request_fail(request_id=request_id, reason=str(error))
         return Status.FAILED
     except Exception as error:

@@ -155,6 +155,10 @@ STORAGES = {
 # Uploads and imports are bounded; anything bigger is refused before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Each uploaded or imported image (generation.imports): its bytes, checked before it is read into memory,
+# and width x height x frames, checked from the header before a pixel is decoded.
+STUDIO_UPLOAD_MAX_BYTES = env_int("STUDIO_UPLOAD_MAX_BYTES", 30 * 1024 * 1024)
+STUDIO_UPLOAD_MAX_PIXELS = env_int("STUDIO_UPLOAD_MAX_PIXELS", 50_000_000)
 
 # --- Celery ----------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -187,7 +191,7 @@ STUDIO_MODELS = {
     "default": {
         "label": "Studio default (small, CPU)",
         "source": str(BASE_DIR / "models" / "default"),
-        "tasks": ["text2img"],
+        "tasks": ["text2img", "img2img", "inpaint"],
         "notice": "A small model Studio trained itself. It draws one everyday object from its list (name it "
         "in the prompt) on a plain colour, a gradient or a simple scene such as a wooden desk, a brick wall, "
         "grass, sand or the sky, at 256 x 256 px. Try “a coffee mug on a wooden desk”. For any other "
@@ -204,7 +208,7 @@ STUDIO_MODELS = {
     "tiny": {
         "label": "Tiny test pipeline (random weights)",
         "source": str(STUDIO_MODEL_DIR / "tiny"),
-        "tasks": ["text2img"],
+        "tasks": ["text2img", "img2img", "inpaint"],
         "notice": "This model has random weights: it makes noise-like images. It exists so every part of "
         "Studio can run without a GPU; configure a real model for real pictures.",
         "default_steps": 8,
@@ -229,6 +233,8 @@ if STUDIO_MODELS[STUDIO_DEFAULT_MODEL].get("test_only") and not STUDIO_TEST_MODE
         f"STUDIO_DEFAULT_MODEL {STUDIO_DEFAULT_MODEL!r} is a test-only model; "
         "set STUDIO_TEST_MODELS=1 to offer it."
     )
+# The largest image a refine operation (outpaint, upscale) may produce.
+STUDIO_REFINE_MAX_PIXELS = env_int("STUDIO_REFINE_MAX_PIXELS", 16_777_216)
 STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 0)  # 0: torch's own default
 STUDIO_DEVICE = env_str("STUDIO_DEVICE", "cpu")
 

@@ -98,7 +98,7 @@ def make_asset(db, marketer):
     from generation.models import GenerationRequest
     from generation.services import generation_request_complete
 
-    def make(*, user=None, prompt: str = "a red apple on a blue background", size=(96, 64)):
+    def make(*, user=None, prompt: str = "a red apple on a blue background", size=(96, 64), image=None):
         owner = user or marketer
         request = GenerationRequest.objects.create(
             created_by=owner,
@@ -112,7 +112,8 @@ def make_asset(db, marketer):
             guidance=5.0,
             status=GenerationRequest.Status.RUNNING,
         )
-        image = Image.new("RGB", size, (200, 40, 40))
+        if image is None:
+            image = Image.new("RGB", size, (200, 40, 40))
         [asset] = generation_request_complete(request=request, images=[image], seeds=[7])
         return asset
 

@@ -203,6 +203,34 @@ def get_pipeline(spec: ModelSpec):
         return _pipelines[cache_key]
 
 
+def get_task_pipeline(spec: ModelSpec, task: str):
+    """The pipeline for ``task`` (text2img, img2img, inpaint) on ``spec``'s one loaded set of components.
+
+    Image-to-image and inpainting pipelines are made with diffusers' ``from_pipe``, which shares the UNet,
+    VAE and text encoders of the cached text-to-image pipeline: a worker never holds a second copy.
+    """
+    from generation.operations import TASK_IMG2IMG, TASK_INPAINT, TASK_TEXT2IMG
+
+    base = get_pipeline(spec)
+    if task == TASK_TEXT2IMG:
+        return base
+    if task not in (TASK_IMG2IMG, TASK_INPAINT):
+        raise ValueError(f"Unknown task {task!r}.")
+    cache_key = f"{_cache_key(spec)}#{task}"
+    pipeline = _pipelines.get(cache_key)
+    if pipeline is not None:
+        return pipeline
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+    with _lock:
+        if cache_key not in _pipelines:
+            factory = AutoPipelineForImage2Image if task == TASK_IMG2IMG else AutoPipelineForInpainting
+            derived = factory.from_pipe(base)
+            derived.set_progress_bar_config(disable=True)
+            _pipelines[cache_key] = derived
+        return _pipelines[cache_key]
+
+
 def clear_pipeline_cache() -> None:
     with _lock:
         _pipelines.clear()

