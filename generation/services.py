@@ -135,7 +135,7 @@ def refine_request_create(
     """
     from generation.tasks import run_generation_request
 
-    planned = refine_plan(source=source, parameters=parameters)
+    planned = refine_plan(image=_source_image(source), parameters=parameters, origin=_origin_of(source))
     mask_name = ""
     if planned.mask is not None:
         buffer = io.BytesIO()
@@ -186,8 +186,33 @@ class RefinePlan:
     total_steps: int
 
 
-def refine_plan(*, source: Asset, parameters: RefineParameters) -> RefinePlan:
-    """Check every part of a refine operation against its source, without storing anything."""
+@dataclass(frozen=True)
+class SourceOrigin:
+    """How the source image was made, when Studio made it: variations and outpainting reuse its prompt."""
+
+    prompt: str
+    negative_prompt: str
+    from_text: bool  # made by text to image (so new seeds can remake it)
+
+
+def _origin_of(source: Asset) -> SourceOrigin | None:
+    request = source.request if source.request_id else None
+    if request is None:
+        return None
+    return SourceOrigin(
+        prompt=request.full_prompt or request.prompt,
+        negative_prompt=request.full_negative_prompt,
+        from_text=request.operation == ops.TEXT2IMG,
+    )
+
+
+def refine_plan(
+    *, image: Image.Image, parameters: RefineParameters, origin: SourceOrigin | None = None
+) -> RefinePlan:
+    """Check every part of a refine operation on ``image``, without storing anything.
+
+    The web form, the API and `manage.py refine` all come through here, so each rule has one place.
+    """
     operation = ops.OPERATIONS.get(parameters.operation)
     if operation is None or not operation.is_refine:
         raise RefineRequestError(f"Unknown operation {parameters.operation!r}.")
@@ -202,16 +227,14 @@ def refine_plan(*, source: Asset, parameters: RefineParameters) -> RefinePlan:
                 f"{spec.name} cannot {operation.label.lower()}: its registry entry lists the tasks "
                 f"{', '.join(spec.tasks)}, not {operation.task}."
             )
-    image = _source_image(source)
     mask = _refine_mask(operation, parameters.mask_png, image.size)
 
     prompt = parameters.prompt.strip()
     negative = parameters.negative_prompt.strip()
-    origin = source.request if source.request_id else None
     keeps_to_origin = parameters.operation in (ops.VARIATIONS, ops.OUTPAINT)
     if keeps_to_origin and not prompt and origin is not None:
         # New takes and extensions keep to what the image shows: the prompt it was made with.
-        prompt, negative = origin.full_prompt or origin.prompt, negative or origin.full_negative_prompt
+        prompt, negative = origin.prompt, negative or origin.negative_prompt
     if operation.prompt == "required" and not prompt:
         raise RefineRequestError(f"{operation.label} needs a prompt: say what should be there.")
     if operation.prompt == "none":
@@ -219,7 +242,7 @@ def refine_plan(*, source: Asset, parameters: RefineParameters) -> RefinePlan:
     if parameters.operation == ops.VARIATIONS and parameters.mode not in ops.VARIATION_MODES:
         raise RefineRequestError(f"Variations are made with {' or '.join(ops.VARIATION_MODES)}.")
     if parameters.operation == ops.VARIATIONS and parameters.mode == "seeds":
-        if origin is None or origin.operation != ops.TEXT2IMG:
+        if origin is None or not origin.from_text:
             raise RefineRequestError(
                 "New seeds need an image Studio generated from text; use image-to-image."
             )

@@ -182,8 +182,21 @@ def asset_review_approve_import(
         raise ReviewConflictError(f"The public id {public_id!r} is already taken.") from error
 
 
+def _submitted_on(asset: Asset) -> str:
+    if asset.operation == Asset.Operation.IMPORT:
+        return "Submitted on import."
+    if asset.operation == Asset.Operation.UPLOAD:
+        return "Submitted on upload."
+    if asset.revision_of_id:
+        return f"Submitted as a revision of asset {asset.revision_of_id} ({asset.get_operation_display().lower()})."
+    if asset.parent_id:
+        return f"Submitted on refine ({asset.get_operation_display().lower()} of asset {asset.parent_id})."
+    return "Submitted on generation."
+
+
 def asset_reviews_submit_new(*, assets: list[Asset]) -> None:
-    """New images (generated or imported) go straight into the queue, submitted in their creator's name."""
+    """New images (generated, refined, uploaded or imported) go straight into the queue, submitted in their
+    creator's name."""
     for asset in assets:
         asset_review_ensure(asset=asset)
         _transition(
@@ -191,8 +204,6 @@ def asset_reviews_submit_new(*, assets: list[Asset]) -> None:
             actor=asset.created_by,
             from_states=SUBMITTABLE_FROM,
             to_state=ReviewState.IN_REVIEW,
-            comment="Submitted on import."
-            if asset.operation == Asset.Operation.IMPORT
-            else "Submitted on generation.",
+            comment=_submitted_on(asset),
             submitted_at=timezone.now(),
         )

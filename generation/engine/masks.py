@@ -63,6 +63,8 @@ def load_mask(data: bytes, size: tuple[int, int]) -> Image.Image:
 
 
 def _to_grey(mask: Image.Image) -> Image.Image:
+    if mask.mode in {"RGB", "RGBA", "P", "PA"}:
+        _refuse_colour(mask)
     if mask.mode in {"RGBA", "LA", "PA"} or "transparency" in mask.info:
         rgba = mask.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -72,6 +74,20 @@ def _to_grey(mask: Image.Image) -> Image.Image:
         top = 65535.0 if array.max() > 255 else 255.0
         return Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), "L")
     return mask.convert("L")
+
+
+def _refuse_colour(mask: Image.Image) -> None:
+    """A mask is black and white (grey at anti-aliased edges); a colour picture is a mistake, not a mask."""
+    rgba = np.asarray(mask.convert("RGBA"), dtype=np.int16)
+    visible = rgba[..., 3] > 0
+    if not visible.any():
+        return
+    spread = rgba[..., :3].max(axis=-1) - rgba[..., :3].min(axis=-1)
+    if np.count_nonzero((spread > 48) & visible) > 0.01 * np.count_nonzero(visible):
+        raise MaskError(
+            "The mask has colours: it must be black and white (white = change, black or transparent = keep), "
+            "not a photo."
+        )
 
 
 def mask_is_empty(mask: Image.Image) -> bool:
