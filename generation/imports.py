@@ -1,14 +1,19 @@
-"""Writes for images brought in from outside (a team's existing library): validate, clean, store, record.
+"""Writes for images brought in from outside (a browser upload, a team's library): validate, clean, store.
 
-An imported file is never stored as it came: it is decoded in full (so a truncated or disguised file is
-refused here, not at delivery time), turned upright, and re-encoded in its own format without EXIF, XMP
-or comments, so camera serials and GPS positions never reach storage. Its colour profile is kept: it
-is what makes the pixels mean the right colours, and delivery converts to sRGB from it.
+One code path for both ``manage.py import_images`` and the Upload page. A file is never stored as it came:
+only the JPEG, PNG and WebP decoders ever see its bytes (the format is read from the content, not the
+name); its size is bounded in bytes and, from the header before any pixel is decoded, in pixels; it is
+then decoded in full (so a truncated or disguised file is refused here, not at delivery time), turned
+upright, brought to 8-bit L, RGB or RGBA, and re-encoded in its own format without EXIF, XMP, comments or
+text chunks, so camera serials and GPS positions never reach storage. Two things survive: the colour
+profile, which is what makes the pixels mean the right colours (delivery converts to sRGB from it), and
+an AI-disclosure mark the source already declared.
 """
 
 import hashlib
 import io
 import logging
+import struct
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -20,31 +25,50 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from generation.imagefile import AI_DISCLOSURE_XMP
 from generation.models import Asset
 from generation.signals import assets_created
 
-__all__ = ["ImageImportError", "asset_import"]
+__all__ = ["ImageImportError", "asset_import", "check_byte_size"]
 
 logger = logging.getLogger(__name__)
 
-# Pillow format -> (stored extension, Pillow writer). Anything else (GIF, TIFF, BMP, ...) becomes PNG,
-# which keeps every pixel and any transparency.
-_KEPT_FORMATS = {"JPEG": ("jpg", "JPEG"), "PNG": ("png", "PNG"), "WEBP": ("webp", "WEBP")}
-_FALLBACK = ("png", "PNG")
-# Modes each writer takes as they are; anything else is converted (to RGBA where there is transparency).
-_WRITABLE_MODES = {
-    "JPEG": {"L", "RGB", "CMYK"},
-    "PNG": {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"},
-    "WEBP": {"RGB", "RGBA"},
+# Detected format -> (stored extension, Pillow writer). MPO is how Pillow reads a JPEG carrying extra
+# images (a phone's Ultra HDR gain map, a depth map): it is a JPEG photo, stored as its primary image.
+_ACCEPTED_FORMATS = {
+    "JPEG": ("jpg", "JPEG"),
+    "MPO": ("jpg", "JPEG"),
+    "PNG": ("png", "PNG"),
+    "WEBP": ("webp", "WEBP"),
 }
+# Only these decoders are offered the bytes, so no other Pillow parser runs on an untrusted file.
+_DECODERS = ["JPEG", "PNG", "WEBP"]
+# Signatures of formats people commonly try instead, to name them in the refusal.
+_OTHER_FORMATS = [
+    (0, b"GIF8", "GIF"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (0, b"BM", "BMP"),
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypheix", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypavif", "AVIF"),
+]
+# What each writer takes; every stored master is 8-bit L, RGB or RGBA.
+_WRITABLE_MODES = {"JPEG": {"L", "RGB"}, "PNG": {"L", "RGB", "RGBA"}, "WEBP": {"RGB", "RGBA"}}
+# An ICC profile names its colour space in bytes 16-19; it is kept only if it describes the stored pixels.
+_PROFILE_SPACES = {"L": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
+# What Pillow raises on a damaged or truncated file, from the header parsers to the decoders.
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 # An IPTC DigitalSourceType that a source file already declares must not be lost on the way in.
 _AI_SOURCE_TYPE_MARK = b"trainedalgorithmicmedia"
+_STORAGE_FOLDERS = {Asset.Operation.IMPORT: "imported", Asset.Operation.UPLOAD: "uploaded"}
 
 
 class ImageImportError(ValueError):
-    """The file cannot be imported; the message says why, fit to show an operator."""
+    """The file cannot be imported; the message names the file and says why, fit to show its owner."""
 
 
 @dataclass(frozen=True)
@@ -56,21 +80,44 @@ class _Cleaned:
     ai_generated: bool
 
 
-def asset_import(*, data: bytes, filename: str, user: AbstractBaseUser, campaign: str = "") -> Asset:
+def check_byte_size(*, filename: str, byte_size: int) -> None:
+    """Refuse an empty file or one over ``STUDIO_UPLOAD_MAX_BYTES``.
+
+    Callers holding an upload call this with its declared size before reading it into memory;
+    :func:`asset_import` calls it again on the bytes it is given.
+    """
+    limit = settings.STUDIO_UPLOAD_MAX_BYTES
+    if byte_size == 0:
+        raise ImageImportError(f"{filename}: empty file")
+    if byte_size > limit:
+        raise ImageImportError(f"{filename}: {_bytes(byte_size)} is over the limit of {_bytes(limit)}")
+
+
+def asset_import(
+    *,
+    data: bytes,
+    filename: str,
+    user: AbstractBaseUser,
+    campaign: str = "",
+    product: str = "",
+    operation: Asset.Operation = Asset.Operation.IMPORT,
+) -> Asset:
     """Validate and re-encode ``data``, store it under a server-generated key and create its asset.
 
-    Raises :class:`ImageImportError` (and stores nothing) for non-images, damaged files and images over
-    ``STUDIO_DELIVERY_MAX_SOURCE_PIXELS`` (counting every frame).
+    ``operation`` is IMPORT (the command) or UPLOAD (the browser). Raises :class:`ImageImportError`, and
+    stores nothing, for anything but a readable still JPEG, PNG or WebP within ``STUDIO_UPLOAD_MAX_BYTES``
+    and ``STUDIO_UPLOAD_MAX_PIXELS``.
     """
+    folder = _STORAGE_FOLDERS[operation]
     cleaned = _clean(data, filename)
     now = timezone.now()
     name = default_storage.save(
-        f"imported/{now:%Y/%m}/{uuid.uuid4().hex}.{cleaned.extension}", ContentFile(cleaned.data)
+        f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{cleaned.extension}", ContentFile(cleaned.data)
     )
     try:
         with transaction.atomic():
             asset = Asset.objects.create(
-                operation=Asset.Operation.IMPORT,
+                operation=operation,
                 created_by=user,
                 file=name,
                 content_hash=hashlib.sha256(cleaned.data).hexdigest(),
@@ -81,8 +128,9 @@ def asset_import(*, data: bytes, filename: str, user: AbstractBaseUser, campaign
                 ai_generated=cleaned.ai_generated,
                 title=PurePath(filename).stem[:200],
                 campaign=campaign.strip()[:200],
+                product=product.strip()[:200],
             )
-            # Subscribers (review) treat an import like any new asset: it enters the review queue.
+            # Subscribers (review) treat it like any new asset: it enters the review queue.
             transaction.on_commit(lambda: assets_created.send(sender=Asset, assets=[asset]))
     except Exception:
         default_storage.delete(name)  # no row, so the file would be an orphan
@@ -91,69 +139,129 @@ def asset_import(*, data: bytes, filename: str, user: AbstractBaseUser, campaign
 
 
 def _clean(data: bytes, filename: str) -> _Cleaned:
-    limit = settings.STUDIO_DELIVERY_MAX_SOURCE_PIXELS
+    check_byte_size(filename=filename, byte_size=len(data))
     try:
         with warnings.catch_warnings():
-            # Pillow only warns between its own bomb threshold and twice that; the limit below decides.
+            # Pillow only warns between its own bomb threshold and twice that; the pixel limit decides.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                frames = getattr(image, "n_frames", 1)
-                pixels = image.width * image.height * frames
-                # Checked from the header, before a single pixel is decoded.
-                if pixels > limit:
-                    raise ImageImportError(
-                        f"{filename}: {image.width}x{image.height} pixels over {frames} frame(s) is "
-                        f"{pixels} pixels; the limit is {limit} (STUDIO_DELIVERY_MAX_SOURCE_PIXELS)"
-                    )
-                source_format = image.format or ""
+            with Image.open(io.BytesIO(data), formats=_DECODERS) as image:
+                _check_header(image, filename)
                 image.load()  # decode it all now: a damaged file fails here, not at delivery
+                source_format = image.format or ""
+                icc_profile = image.info.get("icc_profile")
                 ai_generated = _declares_ai(image, data)
-                # Animated sources keep their first frame, the one delivery renders.
-                upright = ImageOps.exif_transpose(image)
+                stored = _eight_bit(ImageOps.exif_transpose(image))
     except ImageImportError:
         raise
     except Image.DecompressionBombError as error:
         raise ImageImportError(f"{filename}: refused as a decompression bomb ({error})") from None
     except UnidentifiedImageError:
-        raise ImageImportError(f"{filename}: not an image Studio can read") from None
-    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageImportError(f"{filename}: not a JPEG, PNG or WebP image{_named_format(data)}") from None
+    except _DAMAGED as error:
         raise ImageImportError(f"{filename}: the image is damaged or truncated ({error})") from None
 
-    extension, writer = _KEPT_FORMATS.get(source_format, _FALLBACK)
-    icc_profile = upright.info.get("icc_profile")
-    transparent = _has_transparency(upright)
-    if upright.mode not in _WRITABLE_MODES[writer]:
-        upright = upright.convert("RGBA" if transparent else "RGB")
-    # EXIF, XMP, comments and text chunks: none of it is written back. A palette's transparent index
-    # is pixel data, not metadata.
-    kept = upright.info.get("transparency") if upright.mode in {"P", "L", "RGB"} else None
-    upright.info = {"transparency": kept} if kept is not None else {}
-    options: dict = {"icc_profile": icc_profile} if icc_profile else {}
-    if writer == "JPEG":
-        # High quality: the file is the master every variant is rendered from.
-        options.update(quality=92, optimize=True)
-    elif writer == "WEBP":
-        options.update(quality=92, method=4)
-    else:
-        options.update(optimize=False, compress_level=6)
-    buffer = io.BytesIO()
-    upright.save(buffer, format=writer, **options)
+    extension, writer = _ACCEPTED_FORMATS[source_format]
+    if stored.mode not in _WRITABLE_MODES[writer]:
+        stored = stored.convert("RGB")  # only WebP, which has no greyscale
+    profile = icc_profile if icc_profile and icc_profile[16:20] == _PROFILE_SPACES[stored.mode] else None
+    # EXIF, XMP, comments and text chunks ride along in info, and some writers copy them from there.
+    stored.info = {}
     return _Cleaned(
-        data=buffer.getvalue(),
+        data=_encode(stored, writer, icc_profile=profile, ai_generated=ai_generated),
         extension=extension,
-        width=upright.width,
-        height=upright.height,
+        width=stored.width,
+        height=stored.height,
         ai_generated=ai_generated,
     )
 
 
+def _check_header(image: Image.Image, filename: str) -> None:
+    """Refuse from the header alone, before a single pixel is decoded."""
+    limit = settings.STUDIO_UPLOAD_MAX_PIXELS
+    frames = getattr(image, "n_frames", 1)
+    # Every frame of an animation would be decoded, so each counts; an MPO's extra images never are.
+    counted = 1 if image.format == "MPO" else frames
+    pixels = image.width * image.height * counted
+    if pixels > limit:
+        size = f"{image.width}x{image.height}" + (f" x {counted} frames" if counted > 1 else "")
+        raise ImageImportError(f"{filename}: {size} is {pixels:,} pixels, over the limit of {limit:,}")
+    if counted > 1:
+        # A master is one still image: delivery renders a single frame, and silently keeping the first
+        # would store something other than what the owner sees play.
+        raise ImageImportError(f"{filename}: an animated image ({frames} frames); upload a still image")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """The same picture as 8-bit L, RGB or RGBA: what every writer and delivery's renderer take."""
+    if image.mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if image.mode in {"I", "I;16", "I;16B", "I;16L"}:
+        # 16-bit greyscale: scale 0-65535 onto 0-255 (rounded) first; convert("L") alone would clip
+        # everything over 255 to white.
+        return image.convert("I").point(lambda value: value / 257 + 0.5).convert("L")
+    if "transparency" in image.info or image.mode in {"LA", "PA", "La", "RGBa"}:
+        return image.convert("RGBA")
+    if image.mode in {"L", "RGB", "RGBA"}:
+        return image
+    return image.convert("L" if image.mode == "1" else "RGB")
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    """Print colours to screen colours: through the file's own profile when it has a usable one."""
+    profile = image.info.get("icc_profile")
+    if profile:
+        try:
+            converted = ImageCms.profileToProfile(
+                image, ImageCms.ImageCmsProfile(io.BytesIO(profile)), _srgb_profile(), outputMode="RGB"
+            )
+        except (ImageCms.PyCMSError, OSError) as error:
+            logger.info("CMYK profile not usable (%s); converting without it", error)
+        else:
+            if converted is not None:
+                return converted
+    return image.convert("RGB")
+
+
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _encode(image: Image.Image, writer: str, *, icc_profile: bytes | None, ai_generated: bool) -> bytes:
+    # High quality: the file is the master every variant is rendered from.
+    options: dict = {
+        "JPEG": {"quality": 92, "optimize": True},
+        "WEBP": {"quality": 92, "method": 4},
+        "PNG": {"optimize": False, "compress_level": 6},
+    }[writer]
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if ai_generated and writer == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", AI_DISCLOSURE_XMP)  # where encode_png puts it too
+        options["pnginfo"] = info
+    elif ai_generated:
+        options["xmp"] = AI_DISCLOSURE_XMP.encode()
+    buffer = io.BytesIO()
+    image.save(buffer, format=writer, **options)
+    return buffer.getvalue()
+
+
 def _declares_ai(image: Image.Image, data: bytes) -> bool:
-    xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
-    if isinstance(xmp, str):
-        xmp = xmp.encode("utf-8", "replace")
-    # The raw scan also finds a packet Pillow does not surface (a PNG iTXt under another key).
-    return _AI_SOURCE_TYPE_MARK in xmp.lower() or _AI_SOURCE_TYPE_MARK in data.lower()
+    # Pillow surfaces XMP and (decompressed) PNG text in info; the raw scan finds a packet it does not.
+    for value in image.info.values():
+        text = value.encode("utf-8", "replace") if isinstance(value, str) else value
+        if isinstance(text, bytes) and _AI_SOURCE_TYPE_MARK in text.lower():
+            return True
+    return _AI_SOURCE_TYPE_MARK in data.lower()
 
 
-def _has_transparency(image: Image.Image) -> bool:
-    return image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or "transparency" in image.info
+def _named_format(data: bytes) -> str:
+    for offset, signature, name in _OTHER_FORMATS:
+        if data[offset : offset + len(signature)] == signature:
+            return f" (it is a {name} file)"
+    return ""
+
+
+def _bytes(byte_size: int) -> str:
+    mebibyte = 1024 * 1024
+    return f"{byte_size / mebibyte:.1f} MiB" if byte_size >= mebibyte else f"{byte_size:,} bytes"

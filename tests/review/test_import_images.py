@@ -125,7 +125,7 @@ def test_without_approve_the_import_waits_in_the_review_queue(
 
 def test_a_text_file_is_refused_with_a_reason_and_creates_nothing(tmp_path, admin_user):
     path = write(tmp_path, "notes.jpg", b"these are not pixels\n")
-    with pytest.raises(CommandError, match=r"notes\.jpg: not an image"):
+    with pytest.raises(CommandError, match=r"notes\.jpg: not a JPEG, PNG or WebP image"):
         call_command("import_images", str(path), stdout=io.StringIO(), stderr=io.StringIO())
     assert not Asset.objects.exists()
     assert stored_files() == []
@@ -139,10 +139,10 @@ def test_a_decompression_bomb_is_refused_and_creates_nothing(tmp_path, admin_use
     assert stored_files() == []
 
 
-def test_images_over_the_source_pixel_limit_are_refused(tmp_path, admin_user, settings):
-    settings.STUDIO_DELIVERY_MAX_SOURCE_PIXELS = 1000
+def test_images_over_the_upload_pixel_limit_are_refused(tmp_path, admin_user, settings):
+    settings.STUDIO_UPLOAD_MAX_PIXELS = 1000
     path = write(tmp_path, "big.png", _png(size=(64, 48)))
-    with pytest.raises(CommandError, match="3072 pixels; the limit is 1000"):
+    with pytest.raises(CommandError, match="64x48 is 3,072 pixels, over the limit of 1,000"):
         call_command("import_images", str(path), stdout=io.StringIO(), stderr=io.StringIO())
     assert not Asset.objects.exists()
 
@@ -193,24 +193,28 @@ def test_a_public_id_needs_exactly_one_image_and_approve(tmp_path, admin_user):
 
 @pytest.mark.parametrize(
     ("name", "pillow_format", "mode", "stored_format"),
-    [
-        ("a.png", "PNG", "RGBA", "png"),
-        ("a.webp", "WEBP", "RGB", "webp"),
-        ("a.gif", "GIF", "P", "png"),
-        ("a.tiff", "TIFF", "RGB", "png"),
-    ],
+    [("a.png", "PNG", "RGBA", "png"), ("a.webp", "WEBP", "RGB", "webp"), ("a.jpg", "JPEG", "L", "jpg")],
 )
-def test_images_keep_their_own_format_and_others_become_png(
-    tmp_path, admin_user, name, pillow_format, mode, stored_format
-):
+def test_images_keep_their_own_format(tmp_path, admin_user, name, pillow_format, mode, stored_format):
     buffer = io.BytesIO()
     Image.new(mode, (40, 30)).save(buffer, format=pillow_format)
     call_command("import_images", str(write(tmp_path, name, buffer.getvalue())), stdout=io.StringIO())
     asset = Asset.objects.get()
     assert asset.format == stored_format
     with Image.open(io.BytesIO(read_stored(asset))) as image:
-        assert image.format == {"png": "PNG", "webp": "WEBP"}[stored_format]
+        assert image.format == pillow_format
         assert image.size == (40, 30)
+
+
+@pytest.mark.parametrize(("name", "pillow_format"), [("a.gif", "GIF"), ("a.tiff", "TIFF"), ("a.bmp", "BMP")])
+def test_formats_other_than_jpeg_png_and_webp_are_refused_by_name(tmp_path, admin_user, name, pillow_format):
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(buffer, format=pillow_format)
+    path = write(tmp_path, name, buffer.getvalue())
+    refusal = rf"{name}: not a JPEG, PNG or WebP image \(it is a {pillow_format} file\)"
+    with pytest.raises(CommandError, match=refusal):
+        call_command("import_images", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Asset.objects.exists()
 
 
 def test_a_folder_is_imported_file_by_file_and_bad_files_are_reported(tmp_path, admin_user):
@@ -218,7 +222,7 @@ def test_a_folder_is_imported_file_by_file_and_bad_files_are_reported(tmp_path, 
     folder.mkdir()
     write(folder, "good.png", _png())
     write(folder, "readme.txt", b"hello")
-    with pytest.raises(CommandError, match=r"1 of 2 file\(s\) not imported: .*readme.txt: not an image"):
+    with pytest.raises(CommandError, match=r"1 of 2 file\(s\) not imported: .*readme.txt: not a JPEG, PNG"):
         call_command("import_images", str(folder), stdout=io.StringIO(), stderr=io.StringIO())
     assert Asset.objects.get().title == "good"
 
