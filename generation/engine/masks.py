@@ -245,16 +245,21 @@ def find_subject(image: Image.Image, background_hint: Image.Image | None = None)
     labels[:, :border] = labels[:, -border:] = cv2.GC_BGD
     # Pixels close in colour to the border are probably background: a much better start than a rectangle.
     lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
-    ring = np.concatenate(
-        [
-            lab[:border].reshape(-1, 3),
-            lab[-border:].reshape(-1, 3),
-            lab[:, :border].reshape(-1, 3),
-            lab[:, -border:].reshape(-1, 3),
-        ]
+    ring = np.ascontiguousarray(
+        np.concatenate(
+            [
+                lab[:border].reshape(-1, 3),
+                lab[-border:].reshape(-1, 3),
+                lab[:, :border].reshape(-1, 3),
+                lab[:, -border:].reshape(-1, 3),
+            ]
+        )
     )
-    samples = ring[:: max(1, len(ring) // 256)]
-    distance = np.min(np.linalg.norm(lab[:, :, None, :] - samples[None, None, :, :], axis=-1), axis=-1)
+    # The border's few main colours (a plain backdrop has one, a gradient or a simple scene a handful).
+    clusters = min(8, len(ring))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    _, _, centres = cv2.kmeans(ring, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    distance = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None, :, :], axis=-1), axis=-1)
     labels[(distance < 12) & (labels == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
     if background_hint is not None:
         hint = np.asarray(background_hint.resize(size, Image.Resampling.NEAREST)) > 0
