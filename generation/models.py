@@ -96,6 +96,13 @@ class GenerationRequest(models.Model):
         return self.status in self.FINISHED_STATUSES
 
     @property
+    def headline(self) -> str:
+        """What a list shows for it: the prompt, or for a refine without one, the operation and its source."""
+        if self.operation == ops.TEXT2IMG or (self.prompt and self.operation != ops.REMOVE):
+            return self.prompt
+        return f"{self.get_operation_display()} of asset {self.source_asset_id}"
+
+    @property
     def progress_percent(self) -> int:
         if self.status == self.Status.SUCCEEDED:
             return 100
