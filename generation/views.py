@@ -1,14 +1,20 @@
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generation import selectors, services
+from generation import imports, selectors, services
 from generation.engine.registry import available_models
-from generation.forms import CHANNEL_SUGGESTIONS, GenerateForm
+from generation.forms import CHANNEL_SUGGESTIONS, GenerateForm, RefineForm
 from generation.models import Asset, GenerationRequest
+from generation.operations import OPERATIONS, OUTPAINT_ASPECTS
 
 
 @login_required
@@ -30,11 +36,132 @@ def create(request: HttpRequest) -> HttpResponse:
     return render(request, "generation/create.html", context, status=status)
 
 
+@dataclass(frozen=True)
+class _Uploaded:
+    """One file of an upload: the asset it became, or why it was refused."""
+
+    name: str
+    asset: Asset | None = None
+    error: str = ""
+
+
+@login_required
+@permission_required("generation.add_generationrequest", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    """The Upload page. Its script posts one file per request and asks for JSON; without script the form
+    posts them all at once and gets the page back with a line per file."""
+    wants_json = request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+    if request.method == "GET":
+        return _upload_page(request, results=[])
+    files = request.FILES.getlist("files")
+    if not files or (wants_json and len(files) > 1):
+        error = "Send one file per request." if files else "Choose one or more JPEG, PNG or WebP files."
+        if wants_json:
+            return JsonResponse({"error": error}, status=400)
+        return _upload_page(request, results=[], error=error, status=400)
+    results = [_upload_one(request, file) for file in files]
+    if wants_json:
+        [result] = results
+        if result.asset is None:
+            return JsonResponse({"error": result.error}, status=400)
+        return JsonResponse(_uploaded_json(result.name, result.asset), status=201)
+    refused = any(result.asset is None for result in results)
+    return _upload_page(request, results=results, status=400 if refused else 200)
+
+
+def _upload_one(request: HttpRequest, file: UploadedFile) -> _Uploaded:
+    name = file.name or "unnamed file"
+    try:
+        # The declared size first, so an oversized file is refused before it is read into memory.
+        imports.check_byte_size(filename=name, byte_size=file.size)
+        asset = imports.asset_import(
+            data=file.read(),
+            filename=name,
+            user=request.user,
+            campaign=request.POST.get("campaign", ""),
+            product=request.POST.get("product", ""),
+            operation=Asset.Operation.UPLOAD,
+        )
+    except imports.ImageImportError as error:
+        return _Uploaded(name=name, error=str(error))
+    return _Uploaded(name=name, asset=asset)
+
+
+def _uploaded_json(name: str, asset: Asset) -> dict:
+    return {
+        "id": asset.pk,
+        "name": name,
+        "width": asset.width,
+        "height": asset.height,
+        # By name: the asset page is review's, and generation does not import review.
+        "asset_url": reverse("review:asset", args=[asset.pk]),
+        "thumbnail_url": reverse("generation:asset-file", args=[asset.pk]),
+    }
+
+
+def _upload_page(
+    request: HttpRequest, *, results: list[_Uploaded], error: str = "", status: int = 200
+) -> HttpResponse:
+    context = {
+        "results": results,
+        "error": error,
+        "campaign": request.POST.get("campaign", ""),
+        "product": request.POST.get("product", ""),
+        "max_bytes": settings.STUDIO_UPLOAD_MAX_BYTES,
+        "max_megapixels": settings.STUDIO_UPLOAD_MAX_PIXELS / 1_000_000,
+    }
+    return render(request, "generation/upload.html", context, status=status)
+
+
+@login_required
+@permission_required("generation.add_generationrequest", raise_exception=True)
+def refine(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = get_object_or_404(Asset.objects.select_related("request", "created_by"), pk=asset_id)
+    return refine_page(request, asset)
+
+
+def refine_page(
+    request: HttpRequest, asset: Asset, *, revises: Asset | None = None, extra_context: dict | None = None
+) -> HttpResponse:
+    """The Refine page for ``asset`` (GET) and its submission (POST); review's "Revise" page reuses it."""
+    form = RefineForm(request.POST or None, request.FILES or None, initial=_refine_initial(request, asset))
+    if request.method == "POST" and form.is_valid():
+        try:
+            generation_request = services.refine_request_create(
+                user=request.user, source=asset, parameters=form.parameters(), revises=revises
+            )
+        except services.RefineRequestError as error:
+            form.add_error(None, str(error))
+        else:
+            return redirect("generation:request", request_id=generation_request.pk)
+    context = {
+        "form": form,
+        "asset": asset,
+        "operations": [OPERATIONS[key] for key, _label in form.fields["operation"].choices],
+        "models": form.models,
+        "lineage": selectors.asset_lineage(asset=asset),
+        "revises": revises,
+        "aspect_presets": list(OUTPAINT_ASPECTS),
+        **(extra_context or {}),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "generation/refine.html", context, status=status)
+
+
+def _refine_initial(request: HttpRequest, asset: Asset) -> dict:
+    initial: dict = {"operation": request.GET.get("operation") or "inpaint"}
+    if asset.request_id:
+        initial["prompt"] = asset.request.prompt
+        initial["model"] = asset.request.model_key or None
+    return initial
+
+
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     generation_request = get_object_or_404(
-        GenerationRequest.objects.select_related("created_by"), pk=request_id
+        GenerationRequest.objects.select_related("created_by", "source_asset"), pk=request_id
     )
     context = {
         "generation_request": generation_request,

@@ -82,3 +82,13 @@ def assets_with_state(*, user=None, state: str | None = None, limit: int = 100) 
     if state:
         reviews = reviews.filter(state=state)
     return reviews[:limit]
+
+
+def latest_changes_request(*, asset: Asset) -> ReviewEvent | None:
+    """The most recent "request changes" decision on an asset: what a revision of it has to answer."""
+    return (
+        ReviewEvent.objects.filter(asset=asset, to_state=ReviewState.CHANGES_REQUESTED)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+    )

@@ -188,7 +188,8 @@ def _submitted_on(asset: Asset) -> str:
     if asset.operation == Asset.Operation.UPLOAD:
         return "Submitted on upload."
     if asset.revision_of_id:
-        return f"Submitted as a revision of asset {asset.revision_of_id} ({asset.get_operation_display().lower()})."
+        operation = asset.get_operation_display().lower()
+        return f"Submitted as a revision of asset {asset.revision_of_id} ({operation})."
     if asset.parent_id:
         return f"Submitted on refine ({asset.get_operation_display().lower()} of asset {asset.parent_id})."
     return "Submitted on generation."

@@ -11,4 +11,5 @@ urlpatterns = [
     path("assets/<int:asset_id>/decide/", views.decide, name="decide"),
     path("assets/<int:asset_id>/submit/", views.submit, name="submit"),
     path("assets/<int:asset_id>/revoke/", views.revoke, name="revoke"),
+    path("assets/<int:asset_id>/revise/", views.revise, name="revise"),
 ]

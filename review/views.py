@@ -5,10 +5,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation import selectors as generation_selectors
 from generation.models import Asset
+from generation.views import refine_page
 from review import selectors, services
 from review.forms import BulkDecisionForm, CommentForm, DecisionForm
 from review.models import AssetReview, ReviewState
@@ -49,6 +50,7 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
     # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     from_queue = request.GET.get("from") == "queue"
+    can_refine = request.user.has_perm("generation.add_generationrequest")
     context = {
         "asset": asset,
         "review": review,
@@ -65,8 +67,33 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
         "from_queue": from_queue,
         "queue_position": selectors.review_queue_position(review=review) if from_queue else None,
         "panels": render_asset_panels(request, asset, review),
+        "lineage": generation_selectors.asset_lineage(asset=asset),
+        "can_refine": can_refine,
+        "can_revise": can_refine and review.state == ReviewState.CHANGES_REQUESTED,
+        # A revision is shown beside the asset it answers and the reviewer's words it answers.
+        "revision_answers": selectors.latest_changes_request(asset=asset.revision_of)
+        if asset.revision_of_id
+        else None,
     }
     return render(request, "review/asset.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
+    """The Refine page for an asset a reviewer sent back; what it makes is linked to it as its revision."""
+    if not request.user.has_perm("generation.add_generationrequest"):
+        raise PermissionDenied("Only people who may generate images can revise one.")
+    asset = _get_asset(asset_id)
+    review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
+    if review.state != ReviewState.CHANGES_REQUESTED:
+        raise PermissionDenied(
+            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an asset a reviewer asked "
+            "changes on can be revised. Refine makes a new image from it instead."
+        )
+    event = selectors.latest_changes_request(asset=asset)
+    context = {"review_comment": event.comment if event else "", "review_event": event}
+    return refine_page(request, asset, revises=asset, extra_context=context)
 
 
 @login_required

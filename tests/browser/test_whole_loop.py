@@ -1,49 +1,12 @@
 """The whole loop in a real browser: a marketer generates, a reviewer approves, a site fetches a variant."""
 
-import os
 import re
-import shutil
 
 import pytest
 
+from tests.browser.conftest import log_in
+
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Flags that work on these machines: no sandbox as root, and no background calls to a network that is closed.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser(tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here stay synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"^(?!.*/login/).*$"))
 
 
 def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
@@ -55,7 +18,7 @@ def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
     context = browser.new_context()
     page = context.new_page()
 
-    _log_in(page, base, "marketer")
+    log_in(page, base, "marketer")
     page.goto(f"{base}/generate/")
     # The shipped default model is preselected, at its one size, with what it can draw.
     expect(page.locator("#notice-default")).to_contain_text("What it can draw")
@@ -77,10 +40,11 @@ def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
 
     context = browser.new_context()
     page = context.new_page()
-    _log_in(page, base, "reviewer")
+    log_in(page, base, "reviewer")
     page.goto(f"{base}/review/")
     page.click(".grid .tile a")
     expect(page.locator("#review-state")).to_have_text("In review")
+    page.wait_for_load_state()  # the shortcut's script runs once the page's stylesheets have loaded
     page.keyboard.press("a")  # the approve shortcut
     expect(page.locator(".messages")).to_contain_text("approved")
     page.goto(f"{base}/review/assets/?state=approved")
