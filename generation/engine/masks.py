@@ -223,6 +223,18 @@ def classical_fill(image: Image.Image, mask: Image.Image, *, work_side: int = 25
     return composite(rgb, filled_image, (np.asarray(mask) > 0).astype(np.float32))
 
 
+def match_colours(image: Image.Image, reference: Image.Image, *, detail: float = 1 / 16) -> Image.Image:
+    """``image``'s detail on ``reference``'s colours: their low-frequency difference is added back.
+
+    Frequencies below about ``detail`` of the image's size count as colour, the rest as texture.
+    """
+    new = np.asarray(image.convert("RGB"), dtype=np.float32)
+    old = np.asarray(reference.convert("RGB").resize(image.size, Image.Resampling.BILINEAR), dtype=np.float32)
+    sigma = max(1.0, max(image.size) * detail)
+    correction = cv2.GaussianBlur(old - new, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    return Image.fromarray(np.clip(np.rint(new + correction), 0, 255).astype(np.uint8), "RGB")
+
+
 # --- Subjects --------------------------------------------------------------------------------------------
 
 

@@ -24,15 +24,20 @@ from generation.engine.registry import ModelSpec
 from generation.engine.runner import GenerationCanceledError, StepReporter, TextToImageJob
 from generation.engine.upscale import get_upscaler, upscale_images
 
-# How far each operation may move from the original unless the user says otherwise.
+# How far each operation may move from the original unless the user says otherwise. Remove and outpaint
+# start from a classical fill of the new area, and lighter passes draw fewer stray objects into it: on the
+# refine benchmark's 8 sources, outpaint 16:9 at 0.85 left 0.4% of the new pixels over Delta E 20 from
+# the background, at 0.6 none; remove at 0.5 left 2.7% of the hole, at 0.35 1.7%.
 DEFAULT_STRENGTH = {
     ops.IMG2IMG: 0.6,
     ops.INPAINT: 1.0,
-    ops.REMOVE: 0.5,
+    ops.REMOVE: 0.35,
     ops.REPLACE_BACKGROUND: 1.0,
-    ops.OUTPAINT: 0.85,
+    ops.OUTPAINT: 0.6,
     ops.VARIATIONS: 0.35,
 }
+# How far remove grows the painted mask, as a share of the image's shorter side.
+REMOVE_GROW = 0.03
 # The side a model without a native size works at: Stable Diffusion's own, unless its max_side is lower.
 WORK_SIDE = 512
 # Upscaler keys for the user's x2 / x4.
@@ -244,8 +249,15 @@ def _inpaint_regions(
     *,
     strength: float,
     keep_outside_exactly: bool = False,
+    keep_colours: bool = False,
 ) -> list[Image.Image]:
-    """Redraw each masked region of ``start`` and paste it back feathered; one result per seed."""
+    """Redraw each masked region of ``start`` and paste it back feathered; one result per seed.
+
+    ``keep_colours``: the model adds texture but the region keeps ``start``'s colours (its low
+    frequencies), for passes over a classical fill. A small model's VAE shifts flat colours by several
+    levels on the way through (the default model's turns blue (16, 79, 198) into (16, 65, 206)), which
+    would otherwise show as a patch of another shade.
+    """
     results = [start.copy() for _ in range(job.num_images)]
     boxes = masks.work_regions(mask, square=bool(spec.native_size))
     for region_index, box in enumerate(boxes):
@@ -254,6 +266,8 @@ def _inpaint_regions(
         # A different seed per region, so two regions of one image do not get the same noise.
         seeds = [seed + 7919 * region_index for seed in job.image_seeds()]
         drawn = _diffuse(spec, job, ops.TASK_INPAINT, crops, crop_mask, strength, seeds, progress)
+        if keep_colours:
+            drawn = [masks.match_colours(new, crop) for new, crop in zip(drawn, crops, strict=True)]
         side = max(box.width, box.height)
         if keep_outside_exactly:
             alpha = masks.feathered(crop_mask, grow=0, soften=max(2, side // 24))
@@ -304,9 +318,14 @@ def _inpaint(spec, job, source, mask, progress) -> list[Image.Image]:
 
 
 def _remove(spec, job, source, mask, progress) -> list[Image.Image]:
-    # Continue the surroundings into the hole first; the model then only adds their texture.
-    filled = masks.classical_fill(source, mask)
-    return _inpaint_regions(spec, job, filled, mask, progress, strength=job.effective_strength)
+    # Painted masks hug the object; its outline, shadow and glow lie just outside. Grow the hole past them,
+    # continue the surroundings into it, and let the model only add their texture.
+    grow = max(3, round(min(source.size) * REMOVE_GROW))
+    hole = Image.fromarray((masks.feathered(mask, grow=grow, soften=0) > 0).astype(np.uint8) * 255, "L")
+    filled = masks.classical_fill(source, hole)
+    return _inpaint_regions(
+        spec, job, filled, hole, progress, strength=job.effective_strength, keep_colours=True
+    )
 
 
 def _replace_background(spec, job, source, mask, progress) -> list[Image.Image]:
@@ -351,7 +370,14 @@ def _outpaint(spec, job, source, _mask, progress) -> list[Image.Image]:
     size, offset = masks.outpaint_canvas(source.size, aspect=aspect, pad=job.pad, anchor=job.anchor)
     start, new_area = masks.place_on_canvas(source, size, offset)
     results = _inpaint_regions(
-        spec, job, start, new_area, progress, strength=job.effective_strength, keep_outside_exactly=True
+        spec,
+        job,
+        start,
+        new_area,
+        progress,
+        strength=job.effective_strength,
+        keep_outside_exactly=True,
+        keep_colours=True,
     )
     for result in results:  # the original's pixels, exactly
         result.paste(source, offset)
@@ -381,7 +407,23 @@ def _upscale(_spec, job, source, _mask, progress) -> list[Image.Image]:
             (source.width * job.scale, source.height * job.scale), Image.Resampling.LANCZOS
         )
     progress.advance()
-    return [result]
+    return [back_project(result, source)]
+
+
+def back_project(enlarged: Image.Image, source: Image.Image) -> Image.Image:
+    """Keep the enlargement's detail but the source's colours: one step of iterative back-projection.
+
+    Real-ESRGAN shifts large flat areas by a few levels (a green backdrop comes back lighter); the
+    difference between the source and the enlargement scaled back down is that shift, so it is scaled up
+    and added back. Scaled down again, the result then matches the source.
+    """
+    import cv2
+
+    big = np.asarray(enlarged.convert("RGB"), dtype=np.float32)
+    reduced = np.asarray(enlarged.convert("RGB").resize(source.size, Image.Resampling.BOX), dtype=np.float32)
+    error = np.asarray(source.convert("RGB"), dtype=np.float32) - reduced
+    correction = cv2.resize(error, enlarged.size, interpolation=cv2.INTER_LINEAR)
+    return Image.fromarray(np.clip(np.rint(big + correction), 0, 255).astype(np.uint8), "RGB")
 
 
 def _restore(_spec, _job, source, _mask, progress) -> list[Image.Image]:

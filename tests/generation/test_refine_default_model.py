@@ -16,7 +16,7 @@ from generation.engine.refine import RefineJob, run_refine
 from generation.engine.registry import get_model
 from generation.engine.runner import TextToImageJob
 
-STEPS = 10
+STEPS = 25
 
 
 def _never_cancel(_step: int, _total: int) -> bool:
