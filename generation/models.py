@@ -67,6 +67,10 @@ class GenerationRequest(models.Model):
         "Asset", on_delete=models.PROTECT, null=True, blank=True, related_name="revision_requests"
     )
 
+    # Prompt rules whose action is "flag" that matched (generation.moderation.Match.as_flag): the request
+    # runs, and its assets carry these into review.
+    moderation_flags = models.JSONField(default=list, blank=True)
+
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
@@ -159,6 +163,11 @@ class Asset(models.Model):
     channel = models.CharField(max_length=100, blank=True)
     usage_rights = models.CharField(max_length=200, blank=True)
 
+    # Moderation: why this image needs a reviewer's explicit "checked, safe" before it may be approved (the
+    # prompt rules its request matched, the safety checker's verdict). Lists blur flagged images.
+    is_flagged = models.BooleanField(default=False, db_index=True)
+    flags = models.JSONField(default=list, blank=True)
+
     class Meta:
         ordering = ["-created_at", "index"]
         constraints = [
@@ -176,3 +185,56 @@ class Asset(models.Model):
     @property
     def prompt(self) -> str:
         return self.request.prompt if self.request_id else ""
+
+
+class PromptRule(models.Model):
+    """A word, phrase or pattern that blocks a prompt or flags its images for review (admin-edited)."""
+
+    class Kind(models.TextChoices):
+        WORD = "word", "Word"
+        PHRASE = "phrase", "Phrase"
+        REGEX = "regex", "Regular expression"
+
+    class Category(models.TextChoices):
+        BRAND_SAFETY = "brand_safety", "Brand safety"
+        COMPETITOR = "competitor", "Competitor"
+        LEGAL = "legal", "Legal"
+        UNSAFE = "unsafe", "Unsafe"
+        OTHER = "other", "Other"
+
+    class Action(models.TextChoices):
+        BLOCK = "block", "Block the prompt"
+        FLAG = "flag", "Flag the images for review"
+
+    pattern = models.CharField(
+        max_length=300, help_text="Matched case- and accent-insensitively, on word boundaries."
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PHRASE)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.BRAND_SAFETY)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.BLOCK)
+    enabled = models.BooleanField(default=True)
+    note = models.TextField(blank=True, help_text="Why the rule exists; shown to admins only.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "pattern"]
+        constraints = [
+            models.UniqueConstraint(fields=["pattern", "kind"], name="prompt_rule_unique_pattern"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()}: {self.pattern} ({self.get_action_display().lower()})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from generation.moderation import RuleError, compile_rule
+
+        try:
+            compile_rule(self.pattern, self.kind)
+        except RuleError as error:
+            raise ValidationError({"pattern": str(error)}) from None

@@ -3,7 +3,8 @@
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
-from generation.models import Asset, GenerationRequest
+from generation import moderation
+from generation.models import Asset, GenerationRequest, PromptRule
 
 
 def generation_request_list(*, user=None, limit: int = 50) -> QuerySet[GenerationRequest]:
@@ -88,3 +89,38 @@ def asset_lineage(*, asset: Asset, depth: int = 20) -> dict:
         "children": children,
         "parent": ancestors[-1] if ancestors else None,
     }
+
+
+def prompt_rules_active() -> list[moderation.Rule]:
+    """The enabled admin rules and the operator's STUDIO_PROMPT_BLOCKLIST, as moderation rules."""
+    from django.conf import settings
+
+    return [*_admin_rules(), *moderation.blocklist_rules(settings.STUDIO_PROMPT_BLOCKLIST)]
+
+
+def _admin_rules() -> list[moderation.Rule]:
+    from django.db import DatabaseError, connection
+
+    try:
+        rows = list(PromptRule.objects.filter(enabled=True).order_by("pk"))
+    except DatabaseError:
+        # A database that was never migrated (`manage.py generate` on a fresh clone) has no rules yet; any
+        # other failure must not let prompts through unchecked.
+        if PromptRule._meta.db_table in connection.introspection.table_names():
+            raise
+        return []
+    return [
+        moderation.Rule(
+            pattern=rule.pattern,
+            kind=rule.kind,
+            category=rule.get_category_display(),
+            action=rule.action,
+            rule_id=rule.pk,
+        )
+        for rule in rows
+    ]
+
+
+def prompt_verdict(*, prompt: str, negative_prompt: str = "") -> moderation.Verdict:
+    """What the prompt rules say about a prompt: every entry point asks this before anything is queued."""
+    return moderation.check(prompt_rules_active(), prompt=prompt, negative_prompt=negative_prompt)

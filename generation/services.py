@@ -16,6 +16,7 @@ from django.utils import timezone
 from PIL import Image, ImageOps
 
 from generation import operations as ops
+from generation import selectors
 from generation.engine import masks
 from generation.engine.generate import generate_images, scheduler_name, upscaler_description
 from generation.engine.pipelines import ModelUnavailableError
@@ -29,6 +30,7 @@ from generation.engine.refine import (
 )
 from generation.engine.registry import UnknownModelError, default_model, get_model
 from generation.engine.runner import GenerationCanceledError, TextToImageJob
+from generation.engine.safety import check_images
 from generation.imagefile import encode_png
 from generation.models import Asset, GenerationRequest
 from generation.presets import compose_prompt
@@ -60,9 +62,13 @@ class GenerationParameters:
 def generation_request_create(
     *, user: AbstractBaseUser, parameters: GenerationParameters
 ) -> GenerationRequest:
-    """Store a validated request and queue it for a worker once the transaction commits."""
+    """Store a validated request and queue it for a worker once the transaction commits.
+
+    Raises PromptBlockedError (nothing stored) when a prompt rule blocks the prompt.
+    """
     from generation.tasks import run_generation_request
 
+    flags = prompt_flags(prompt=parameters.prompt, negative_prompt=parameters.negative_prompt)
     spec = get_model(parameters.model_key)
     full_prompt, full_negative = compose_prompt(
         parameters.prompt, parameters.negative_prompt, parameters.style
@@ -87,11 +93,27 @@ def generation_request_create(
         product=parameters.product.strip(),
         channel=parameters.channel.strip(),
         progress_total=parameters.steps,
+        moderation_flags=flags,
     )
     # After commit, or the worker could look for a row it cannot see yet.
     request_id = request.pk
     transaction.on_commit(lambda: run_generation_request.delay(request_id))
     return request
+
+
+class PromptBlockedError(ValueError):
+    """A prompt rule blocks the prompt; the message names the rule's category and the matched words."""
+
+
+def prompt_flags(*, prompt: str, negative_prompt: str = "") -> list[dict]:
+    """Apply the prompt rules: raise PromptBlockedError when one blocks, else return the flags to carry.
+
+    Every entry point (the forms through their services, the CLI commands) calls this before queueing.
+    """
+    verdict = selectors.prompt_verdict(prompt=prompt, negative_prompt=negative_prompt)
+    if verdict.blocked:
+        raise PromptBlockedError(verdict.message)
+    return [match.as_flag() for match in verdict.flagged]
 
 
 @dataclass(frozen=True)
@@ -166,6 +188,7 @@ def refine_request_create(
                 options=planned.options,
                 revises=revises,
                 progress_total=planned.total_steps,
+                moderation_flags=planned.flags,
             )
             request_id = request.pk
             transaction.on_commit(lambda: run_generation_request.delay(request_id))
@@ -184,6 +207,7 @@ class RefinePlan:
     size: tuple[int, int]
     options: dict
     total_steps: int
+    flags: list[dict]  # prompt rules that flag (not block)
 
 
 @dataclass(frozen=True)
@@ -231,14 +255,17 @@ def refine_plan(
 
     prompt = parameters.prompt.strip()
     negative = parameters.negative_prompt.strip()
-    keeps_to_origin = parameters.operation in (ops.VARIATIONS, ops.OUTPAINT)
-    if keeps_to_origin and not prompt and origin is not None:
-        # New takes and extensions keep to what the image shows: the prompt it was made with.
+    if parameters.operation == ops.VARIATIONS and not prompt and origin is not None:
+        # New takes keep to what the image shows: the prompt it was made with.
         prompt, negative = origin.prompt, negative or origin.negative_prompt
     if operation.prompt == "required" and not prompt:
         raise RefineRequestError(f"{operation.label} needs a prompt: say what should be there.")
     if operation.prompt == "none":
         prompt = prompt if parameters.operation == ops.REMOVE else ""
+    try:
+        flags = prompt_flags(prompt=prompt, negative_prompt=negative)
+    except PromptBlockedError as error:
+        raise RefineRequestError(str(error)) from None
     if parameters.operation == ops.VARIATIONS and parameters.mode not in ops.VARIATION_MODES:
         raise RefineRequestError(f"Variations are made with {' or '.join(ops.VARIATION_MODES)}.")
     if parameters.operation == ops.VARIATIONS and parameters.mode == "seeds":
@@ -319,6 +346,7 @@ def refine_plan(
         size=size,
         options=_job_options(job),
         total_steps=plan_total_steps(job, spec, image, mask),
+        flags=flags,
     )
 
 
@@ -454,9 +482,18 @@ def image_file_parameters(
 
 
 def generation_request_complete(
-    *, request: GenerationRequest, images: list, seeds: list[int], upscaler: str = ""
+    *,
+    request: GenerationRequest,
+    images: list,
+    seeds: list[int],
+    upscaler: str = "",
+    image_flags: list[dict | None] | None = None,
 ) -> list[Asset]:
-    """Store the images under server-generated keys, create their assets and mark the request done."""
+    """Store the images under server-generated keys, create their assets and mark the request done.
+
+    Each asset carries the request's prompt-rule flags and its own safety-checker flag (``image_flags``).
+    """
+    image_flags = image_flags or [None] * len(images)
     encoded = []
     for image, seed in zip(images, seeds, strict=True):
         parameters = image_file_parameters(
@@ -502,8 +539,17 @@ def generation_request_complete(
                     campaign=request.campaign,
                     product=request.product,
                     channel=request.channel,
+                    is_flagged=bool(flags),
+                    flags=flags,
                 )
-                for index, ((item, seed), name) in enumerate(zip(encoded, stored_names, strict=True))
+                for index, ((item, seed), name, flags) in enumerate(
+                    zip(
+                        encoded,
+                        stored_names,
+                        [[*request.moderation_flags, *([flag] if flag else [])] for flag in image_flags],
+                        strict=True,
+                    )
+                )
             ]
             transaction.on_commit(lambda: assets_created.send(sender=Asset, assets=assets))
     except Exception:
@@ -570,7 +616,14 @@ def generation_request_execute(*, request_id: int) -> str:
     try:
         if request.operation != ops.TEXT2IMG:
             images, seeds, upscaler = _run_refine(request, report)
-            generation_request_complete(request=request, images=images, seeds=seeds, upscaler=upscaler)
+            checker_spec = get_model(request.model_key) if request.model_key else default_model()
+            generation_request_complete(
+                request=request,
+                images=images,
+                seeds=seeds,
+                upscaler=upscaler,
+                image_flags=check_images(checker_spec, images),
+            )
             return Status.SUCCEEDED
         spec = get_model(request.model_key)
         request.scheduler = scheduler_name(spec)
@@ -587,7 +640,11 @@ def generation_request_execute(*, request_id: int) -> str:
         )
         images = generate_images(spec, job, report)
         generation_request_complete(
-            request=request, images=images, seeds=job.image_seeds(), upscaler=upscaler_description(spec)
+            request=request,
+            images=images,
+            seeds=job.image_seeds(),
+            upscaler=upscaler_description(spec),
+            image_flags=check_images(spec, images),
         )
     except GenerationCanceledError:
         _finish(request_id, Status.CANCELED)

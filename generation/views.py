@@ -22,10 +22,14 @@ from generation.operations import OPERATIONS, OUTPAINT_ASPECTS
 def create(request: HttpRequest) -> HttpResponse:
     form = GenerateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        generation_request = services.generation_request_create(
-            user=request.user, parameters=form.parameters()
-        )
-        return redirect("generation:request", request_id=generation_request.pk)
+        try:
+            generation_request = services.generation_request_create(
+                user=request.user, parameters=form.parameters()
+            )
+        except services.PromptBlockedError as error:
+            form.add_error("prompt", str(error))
+        else:
+            return redirect("generation:request", request_id=generation_request.pk)
     status = 400 if request.method == "POST" else 200
     context = {
         "form": form,

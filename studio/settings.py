@@ -233,6 +233,8 @@ if STUDIO_MODELS[STUDIO_DEFAULT_MODEL].get("test_only") and not STUDIO_TEST_MODE
         f"STUDIO_DEFAULT_MODEL {STUDIO_DEFAULT_MODEL!r} is a test-only model; "
         "set STUDIO_TEST_MODELS=1 to offer it."
     )
+# Phrases that block a prompt, comma-separated, on top of the prompt rules admins keep in the admin.
+STUDIO_PROMPT_BLOCKLIST = env_list("STUDIO_PROMPT_BLOCKLIST", [])
 # The largest image a refine operation (outpaint, upscale) may produce.
 STUDIO_REFINE_MAX_PIXELS = env_int("STUDIO_REFINE_MAX_PIXELS", 16_777_216)
 STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 0)  # 0: torch's own default

@@ -40,7 +40,7 @@ class ModelUnavailableError(RuntimeError):
     """The model's weights cannot be found or read; the message says what to do."""
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -118,7 +118,7 @@ def _single_file_kwargs(spec: ModelSpec) -> dict:
     """``config`` / ``original_config`` / ``local_files_only`` for ``from_single_file``."""
     config = str(spec.extra.get("config") or "")
     original_config = str(spec.extra.get("original_config") or "")
-    kwargs: dict = {"local_files_only": _hub_offline()}
+    kwargs: dict = {"local_files_only": hub_offline()}
     if config:
         if _looks_local(config):
             config_path = Path(config)
@@ -130,7 +130,7 @@ def _single_file_kwargs(spec: ModelSpec) -> dict:
             config = str(config_path)
             kwargs["local_files_only"] = True
         kwargs["config"] = config
-    elif _hub_offline():
+    elif hub_offline():
         raise ModelUnavailableError(
             f"Model {spec.key!r}: HF_HUB_OFFLINE is set, so diffusers cannot fetch the component configs and "
             f'tokenizer that go with the single checkpoint {spec.source}. Add "config" to its STUDIO_MODELS '
@@ -165,7 +165,7 @@ def load_pipeline(spec: ModelSpec, *, device: str = "cpu"):
         uses_hub = "config" in kwargs and not _looks_local(kwargs["config"])
     else:
         loader = DiffusionPipeline.from_pretrained
-        kwargs["local_files_only"] = is_local or _hub_offline()
+        kwargs["local_files_only"] = is_local or hub_offline()
         if spec.revision and not is_local:
             kwargs["revision"] = spec.revision
         uses_hub = not is_local
@@ -173,7 +173,7 @@ def load_pipeline(spec: ModelSpec, *, device: str = "cpu"):
         pipeline = loader(spec.source, **kwargs)
     except (OSError, ValueError, KeyError, SafetensorError, SingleFileComponentError) as error:
         hint = ""
-        if uses_hub and _hub_offline():
+        if uses_hub and hub_offline():
             hint = (
                 " HF_HUB_OFFLINE is set, so it must already be in the Hugging Face cache (HF_HOME): "
                 "download it once with HF_HUB_OFFLINE unset."

@@ -1,4 +1,5 @@
-"""`manage.py generate`: PNGs with their parameters embedded, straight from the shell, no database rows."""
+"""`manage.py generate`: PNGs with their parameters embedded, straight from the shell, no database rows
+(it reads the prompt rules, so the tests have a database)."""
 
 import os
 import subprocess
@@ -13,6 +14,8 @@ from django.core.management.base import CommandError
 from PIL import Image
 
 from generation.imagefile import TRAINED_ALGORITHMIC_MEDIA, read_png_parameters
+
+pytestmark = pytest.mark.django_db
 
 
 def _generate(**options) -> tuple[list[str], str]:

@@ -12,6 +12,9 @@ from PIL import Image, ImageDraw
 from generation.imagefile import TRAINED_ALGORITHMIC_MEDIA, read_png_parameters
 from tests.generation.test_refine import subject_image
 
+# The commands read the prompt rules admins keep in the database.
+pytestmark = pytest.mark.django_db
+
 
 def _save(image: Image.Image, path: Path, format: str = "PNG") -> Path:
     image.save(path, format=format)

@@ -25,9 +25,11 @@ from generation.engine.generate import generate_images, scheduler_name, upscaler
 from generation.engine.pipelines import ModelUnavailableError
 from generation.engine.registry import ModelSpec, UnknownModelError, get_model
 from generation.engine.runner import TextToImageJob
+from generation.engine.safety import check_images
 from generation.imagefile import encode_png
+from generation.moderation import describe_flags
 from generation.presets import MIN_SIDE, SIDE_MULTIPLE, STYLES, compose_prompt
-from generation.services import MAX_SEED, image_file_parameters
+from generation.services import MAX_SEED, PromptBlockedError, image_file_parameters, prompt_flags
 
 MAX_COUNT = 16
 # Images per pipeline call, as many as the generate form allows: bounds memory on big models.
@@ -67,6 +69,10 @@ class Command(BaseCommand):
         prompt = options["prompt"].strip()
         if not prompt:
             raise CommandError("--prompt is empty.")
+        try:
+            flags = prompt_flags(prompt=prompt, negative_prompt=options["negative_prompt"])
+        except PromptBlockedError as error:
+            raise CommandError(str(error)) from None
         if options["style"] not in STYLES:
             raise CommandError(f"Unknown --style {options['style']!r}; choose one of: {', '.join(STYLES)}.")
         count = _in_range("--count", options["count"], 1, MAX_COUNT)
@@ -104,7 +110,8 @@ class Command(BaseCommand):
             )
             label = f"images {first + 1}-{first + job.num_images} of {count}"
             images = generate_images(spec, job, self._progress_reporter(label))
-            for image, image_seed in zip(images, job.image_seeds(), strict=True):
+            safety = check_images(spec, images)
+            for image, image_seed, safety_flag in zip(images, job.image_seeds(), safety, strict=True):
                 parameters = image_file_parameters(
                     prompt=full_prompt,
                     negative_prompt=full_negative,
@@ -118,6 +125,13 @@ class Command(BaseCommand):
                     image=image,
                     upscaler=upscaler,
                 )
+                image_flags = [*flags, *([safety_flag] if safety_flag else [])]
+                if image_flags:
+                    # As the worker marks its assets: the file says why it needs a reviewer's look.
+                    parameters["moderation"] = image_flags
+                    self.stderr.write(
+                        f"Flagged for review (seed {image_seed}): {describe_flags(image_flags)}"
+                    )
                 path = _write_new(
                     out, f"{slugify(prompt)[:48] or 'image'}-{image_seed}", encode_png(image, parameters).data
                 )

@@ -28,8 +28,11 @@ from generation import operations as ops
 from generation.engine.generate import scheduler_name, upscaler_description
 from generation.engine.pipelines import ModelUnavailableError
 from generation.engine.refine import RefineError, run_refine
+from generation.engine.registry import default_model
+from generation.engine.safety import check_images
 from generation.imagefile import encode_png
 from generation.management.commands.generate import _writable_folder, _write_new
+from generation.moderation import describe_flags
 from generation.services import (
     RefineParameters,
     RefineRequestError,
@@ -127,9 +130,11 @@ class Command(BaseCommand):
             images = run_refine(spec, plan.job, image, plan.mask, self._progress_reporter(operation.label))
         except (RefineError, ModelUnavailableError) as error:
             raise CommandError(str(error)) from None
+        checker_spec = spec if spec is not None else default_model()
+        safety = check_images(checker_spec, images)
         source_hash = hashlib.sha256(data).hexdigest()
         stem = f"{options['image'].stem[:40]}-{operation.cli_name}"
-        for result, seed in zip(images, plan.job.image_seeds(), strict=False):
+        for result, seed, safety_flag in zip(images, plan.job.image_seeds(), safety, strict=False):
             embedded = image_file_parameters(
                 prompt=plan.job.prompt,
                 negative_prompt=plan.job.negative_prompt,
@@ -146,6 +151,10 @@ class Command(BaseCommand):
                 source_hash=source_hash,
                 options=plan.options,
             )
+            image_flags = [*plan.flags, *([safety_flag] if safety_flag else [])]
+            if image_flags:
+                embedded["moderation"] = image_flags
+                self.stderr.write(f"Flagged for review: {describe_flags(image_flags)}")
             path = _write_new(out, f"{stem}-{seed}" if spec else stem, encode_png(result, embedded).data)
             self.stdout.write(str(path))
         self.stderr.write(f"Wrote {len(images)} image(s) to {out}.")
