@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from generation.models import Asset, GenerationRequest
+from generation.models import Asset, GenerationRequest, PromptRule
 
 
 class AssetInline(admin.TabularInline):
@@ -17,6 +17,7 @@ class GenerationRequestAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "prompt_short",
+        "operation",
         "status",
         "model_key",
         "width",
@@ -27,7 +28,7 @@ class GenerationRequestAdmin(admin.ModelAdmin):
         "campaign",
         "created_at",
     ]
-    list_filter = ["status", "model_key", "style", "campaign", "created_at"]
+    list_filter = ["status", "operation", "model_key", "style", "campaign", "created_at"]
     search_fields = ["prompt", "negative_prompt", "campaign", "product", "created_by__username"]
     readonly_fields = [
         "created_at",
@@ -40,6 +41,12 @@ class GenerationRequestAdmin(admin.ModelAdmin):
         "full_negative_prompt",
         "model_source",
         "scheduler",
+        "operation",
+        "source_asset",
+        "mask",
+        "options",
+        "revises",
+        "moderation_flags",
     ]
     date_hierarchy = "created_at"
     inlines = [AssetInline]
@@ -70,6 +77,7 @@ class AssetAdmin(admin.ModelAdmin):
     readonly_fields = [
         "request",
         "parent",
+        "revision_of",
         "file",
         "content_hash",
         "format",
@@ -83,3 +91,30 @@ class AssetAdmin(admin.ModelAdmin):
         "index",
     ]
     date_hierarchy = "created_at"
+
+
+@admin.register(PromptRule)
+class PromptRuleAdmin(admin.ModelAdmin):
+    """Words, phrases and patterns that block prompts or flag their images; the form checks each pattern
+    (PromptRule.clean) before it is saved."""
+
+    list_display = ["pattern", "kind", "category", "action", "enabled", "created_by", "updated_at"]
+    list_filter = ["enabled", "action", "category", "kind"]
+    search_fields = ["pattern", "note"]
+    fields = [
+        "pattern",
+        "kind",
+        "category",
+        "action",
+        "enabled",
+        "note",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    def save_model(self, request, obj: PromptRule, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

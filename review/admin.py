@@ -8,7 +8,7 @@ class ReviewEventInline(admin.TabularInline):
     fk_name = "asset"
     extra = 0
     can_delete = False
-    readonly_fields = ["actor", "created_at", "from_state", "to_state", "comment"]
+    readonly_fields = ["actor", "created_at", "kind", "from_state", "to_state", "comment"]
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -18,10 +18,27 @@ class ReviewEventInline(admin.TabularInline):
 @admin.register(AssetReview)
 class AssetReviewAdmin(admin.ModelAdmin):
     # State changes go through the review pages so that every one leaves an event; here it is read-only.
-    list_display = ["asset", "state", "public_id", "submitted_at", "decided_at", "updated_at"]
-    list_filter = ["state", "submitted_at", "decided_at"]
+    list_display = [
+        "asset",
+        "state",
+        "public_id",
+        "submitted_at",
+        "decided_at",
+        "flag_checked_at",
+        "updated_at",
+    ]
+    list_filter = ["state", "asset__is_flagged", "submitted_at", "decided_at"]
     search_fields = ["public_id", "asset__title", "asset__campaign"]
-    readonly_fields = ["asset", "state", "public_id", "submitted_at", "decided_at", "updated_at"]
+    readonly_fields = [
+        "asset",
+        "state",
+        "public_id",
+        "submitted_at",
+        "decided_at",
+        "flag_checked_at",
+        "flag_checked_by",
+        "updated_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -29,10 +46,10 @@ class AssetReviewAdmin(admin.ModelAdmin):
 
 @admin.register(ReviewEvent)
 class ReviewEventAdmin(admin.ModelAdmin):
-    list_display = ["asset", "from_state", "to_state", "actor", "created_at", "comment"]
-    list_filter = ["to_state", "from_state", "created_at"]
+    list_display = ["asset", "kind", "from_state", "to_state", "actor", "created_at", "comment"]
+    list_filter = ["kind", "to_state", "from_state", "created_at"]
     search_fields = ["comment", "actor__username", "asset__title"]
-    readonly_fields = ["asset", "actor", "created_at", "from_state", "to_state", "comment"]
+    readonly_fields = ["asset", "actor", "created_at", "kind", "from_state", "to_state", "comment"]
 
     def has_add_permission(self, request) -> bool:
         return False

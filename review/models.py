@@ -26,6 +26,11 @@ class AssetReview(models.Model):
     public_id = models.CharField(max_length=120, unique=True, null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # A flagged asset (Asset.is_flagged) may be approved only after a reviewer marks it "checked, safe".
+    flag_checked_at = models.DateTimeField(null=True, blank=True)
+    flag_checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -39,6 +44,11 @@ class AssetReview(models.Model):
             models.CheckConstraint(
                 condition=~Q(state="approved") | Q(public_id__isnull=False), name="approved_has_public_id"
             ),
+            models.CheckConstraint(
+                condition=Q(flag_checked_at__isnull=True, flag_checked_by__isnull=True)
+                | Q(flag_checked_at__isnull=False, flag_checked_by__isnull=False),
+                name="flag_checked_has_reviewer",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -46,12 +56,18 @@ class AssetReview(models.Model):
 
 
 class ReviewEvent(models.Model):
-    """One decision on the record. Never changed or deleted once written.
+    """One decision or moderation step on the record. Never changed or deleted once written.
 
     The database refuses it too (migration 0002): a trigger rejects UPDATE on every backend and DELETE on
     PostgreSQL. Both foreign keys PROTECT, so deleting an asset or a user who has a history is refused
     up front with a ProtectedError rather than cascading into the log.
     """
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Decision"  # a state change: submit, approve, reject, revoke...
+        # Moderation steps, which leave the state as it is (from_state == to_state):
+        FLAGGED = "flagged", "Flagged"  # the asset entered review flagged; the comment says why
+        CHECKED_SAFE = "checked_safe", "Checked, safe"  # a reviewer vouched for a flagged asset
 
     # PROTECT, not CASCADE: an asset that was ever reviewed keeps its record, so it cannot be deleted.
     asset = models.ForeignKey("generation.Asset", on_delete=models.PROTECT, related_name="review_events")
@@ -59,6 +75,7 @@ class ReviewEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_events"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DECISION)
     from_state = models.CharField(max_length=20, choices=ReviewState.choices)
     to_state = models.CharField(max_length=20, choices=ReviewState.choices)
     comment = models.TextField(blank=True)
@@ -67,6 +84,8 @@ class ReviewEvent(models.Model):
         ordering = ["created_at", "pk"]
 
     def __str__(self) -> str:
+        if self.kind != self.Kind.DECISION:
+            return f"{self.asset_id}: {self.get_kind_display().lower()} by {self.actor_id}"
         return f"{self.asset_id}: {self.from_state} -> {self.to_state} by {self.actor_id}"
 
     def save(self, *args, **kwargs) -> None:

@@ -6,12 +6,20 @@ from generation.models import Asset
 from review.models import AssetReview, ReviewEvent, ReviewState
 
 
-def review_queue(*, limit: int = 200) -> QuerySet[AssetReview]:
-    """Assets waiting for a decision, oldest submission first."""
-    return (
-        AssetReview.objects.filter(state=ReviewState.IN_REVIEW)
-        .select_related("asset", "asset__request", "asset__created_by")
-        .order_by("submitted_at", "asset_id")[:limit]
+def review_queue(*, flagged_only: bool = False, limit: int = 200) -> QuerySet[AssetReview]:
+    """Assets waiting for a decision, oldest submission first; ``flagged_only``: those moderation flagged."""
+    reviews = AssetReview.objects.filter(state=ReviewState.IN_REVIEW)
+    if flagged_only:
+        reviews = reviews.filter(asset__is_flagged=True)
+    return reviews.select_related("asset", "asset__request", "asset__created_by").order_by(
+        "submitted_at", "asset_id"
+    )[:limit]
+
+
+def review_queue_counts() -> dict[str, int]:
+    """How many assets wait for a decision, and how many of them are flagged."""
+    return AssetReview.objects.filter(state=ReviewState.IN_REVIEW).aggregate(
+        waiting=Count("pk"), flagged=Count("pk", filter=Q(asset__is_flagged=True))
     )
 
 
@@ -57,10 +65,11 @@ def review_queue_next(*, after: AssetReview, skip_created_by=None) -> int | None
 
 
 def review_state_of(*, asset: Asset) -> AssetReview | None:
-    return AssetReview.objects.filter(asset=asset).first()
+    return AssetReview.objects.filter(asset=asset).select_related("flag_checked_by").first()
 
 
 def review_history(*, asset: Asset) -> QuerySet[ReviewEvent]:
+    """Every decision and moderation step on an asset, oldest first."""
     return ReviewEvent.objects.filter(asset=asset).select_related("actor")
 
 
@@ -87,7 +96,9 @@ def assets_with_state(*, user=None, state: str | None = None, limit: int = 100) 
 def latest_changes_request(*, asset: Asset) -> ReviewEvent | None:
     """The most recent "request changes" decision on an asset: what a revision of it has to answer."""
     return (
-        ReviewEvent.objects.filter(asset=asset, to_state=ReviewState.CHANGES_REQUESTED)
+        ReviewEvent.objects.filter(
+            asset=asset, kind=ReviewEvent.Kind.DECISION, to_state=ReviewState.CHANGES_REQUESTED
+        )
         .select_related("actor")
         .order_by("-created_at", "-pk")
         .first()

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generation.models import Asset
+from generation.moderation import describe_flags
 from review.models import AssetReview, ReviewEvent, ReviewState
 from review.signals import asset_review_changed
 
@@ -45,6 +46,21 @@ def can_submit(*, actor: AbstractBaseUser, asset: Asset) -> bool:
     )
 
 
+def needs_flag_check(*, asset: Asset, review: AssetReview) -> bool:
+    """A flagged asset that no reviewer has marked checked, safe yet: it cannot be approved."""
+    return asset.is_flagged and review.flag_checked_at is None
+
+
+def _refuse_unchecked_flag(*, asset: Asset, review: AssetReview) -> None:
+    # flag_checked_at only ever goes from empty to set, so reading it before the transition is safe: a stale
+    # read can refuse an approval that was just allowed, never allow one that is not.
+    if needs_flag_check(asset=asset, review=review):
+        raise ReviewError(
+            f"Flagged ({describe_flags(asset.flags) or 'no reason recorded'}): "
+            "mark it checked, safe before approving."
+        )
+
+
 def asset_review_ensure(*, asset: Asset) -> AssetReview:
     review, _ = AssetReview.objects.get_or_create(asset=asset)
     return review
@@ -75,7 +91,12 @@ def _transition(
                 "Someone else changed this asset a moment ago; reload to see its state."
             )
         ReviewEvent.objects.create(
-            asset=asset, actor=actor, from_state=from_state, to_state=to_state, comment=comment.strip()
+            asset=asset,
+            actor=actor,
+            kind=ReviewEvent.Kind.DECISION,
+            from_state=from_state,
+            to_state=to_state,
+            comment=comment.strip(),
         )
         review.refresh_from_db()
         transaction.on_commit(
@@ -122,6 +143,7 @@ def asset_review_decide(
     changes: dict = {"decided_at": timezone.now()}
     if to_state == ReviewState.APPROVED:
         review = asset_review_ensure(asset=asset)
+        _refuse_unchecked_flag(asset=asset, review=review)
         if review.public_id is None:
             changes["public_id"] = _public_id_for(asset)
     try:
@@ -135,6 +157,48 @@ def asset_review_decide(
         )
     except IntegrityError as error:  # a public id collision: 32 random bits make this vanishingly rare
         raise ReviewConflictError("Could not assign a public id; try again.") from error
+
+
+def asset_review_mark_checked_safe(*, asset: Asset, actor: AbstractBaseUser, comment: str) -> AssetReview:
+    """A reviewer vouches for a flagged asset in review ("checked, safe"), so that it may be approved.
+
+    Recorded once: a conditional update claims the check, and an immutable event names who and why.
+    """
+    if not actor.has_perm("review.decide_assetreview"):
+        raise ReviewPermissionError("Only reviewers can mark a flagged image checked, safe.")
+    if not can_decide(actor=actor, asset=asset):
+        raise ReviewPermissionError("You cannot check an image you generated yourself; ask another reviewer.")
+    if not asset.is_flagged:
+        raise ReviewError("This asset is not flagged: there is nothing to check.")
+    if not comment.strip():
+        raise ReviewError("Say what you checked in the comment.")
+    with transaction.atomic():
+        review = asset_review_ensure(asset=asset)
+        now = timezone.now()
+        updated = AssetReview.objects.filter(
+            asset=asset, state=ReviewState.IN_REVIEW, flag_checked_at__isnull=True
+        ).update(flag_checked_at=now, flag_checked_by=actor, updated_at=now)
+        if updated != 1:
+            review.refresh_from_db()
+            if review.flag_checked_at is not None:
+                raise ReviewConflictError(
+                    f"{review.flag_checked_by.get_username()} already marked it checked, safe "
+                    f"({timezone.localtime(review.flag_checked_at):%Y-%m-%d %H:%M})."
+                )
+            raise ReviewConflictError(
+                f"This asset is {review.get_state_display().lower()}: only an asset in review can be "
+                "marked checked, safe."
+            )
+        ReviewEvent.objects.create(
+            asset=asset,
+            actor=actor,
+            kind=ReviewEvent.Kind.CHECKED_SAFE,
+            from_state=ReviewState.IN_REVIEW,
+            to_state=ReviewState.IN_REVIEW,
+            comment=comment.strip(),
+        )
+        review.refresh_from_db()
+    return review
 
 
 def asset_review_revoke(*, asset: Asset, actor: AbstractBaseUser, comment: str) -> AssetReview:
@@ -166,6 +230,7 @@ def asset_review_approve_import(
     if asset.operation != Asset.Operation.IMPORT:
         raise ReviewError("Only imported images can be approved on import.")
     review = asset_review_ensure(asset=asset)
+    _refuse_unchecked_flag(asset=asset, review=review)
     if review.state in SUBMITTABLE_FROM:
         asset_review_submit(asset=asset, actor=actor, comment="Imported.")
     try:
@@ -197,14 +262,24 @@ def _submitted_on(asset: Asset) -> str:
 
 def asset_reviews_submit_new(*, assets: list[Asset]) -> None:
     """New images (generated, refined, uploaded or imported) go straight into the queue, submitted in their
-    creator's name."""
+    creator's name. A flagged one enters with a "flagged" event that says why."""
     for asset in assets:
-        asset_review_ensure(asset=asset)
-        _transition(
-            asset=asset,
-            actor=asset.created_by,
-            from_states=SUBMITTABLE_FROM,
-            to_state=ReviewState.IN_REVIEW,
-            comment=_submitted_on(asset),
-            submitted_at=timezone.now(),
-        )
+        with transaction.atomic():
+            asset_review_ensure(asset=asset)
+            review = _transition(
+                asset=asset,
+                actor=asset.created_by,
+                from_states=SUBMITTABLE_FROM,
+                to_state=ReviewState.IN_REVIEW,
+                comment=_submitted_on(asset),
+                submitted_at=timezone.now(),
+            )
+            if asset.is_flagged:
+                ReviewEvent.objects.create(
+                    asset=asset,
+                    actor=asset.created_by,
+                    kind=ReviewEvent.Kind.FLAGGED,
+                    from_state=review.state,
+                    to_state=review.state,
+                    comment=describe_flags(asset.flags) or "Flagged.",
+                )

@@ -12,4 +12,6 @@ urlpatterns = [
     path("assets/<int:asset_id>/submit/", views.submit, name="submit"),
     path("assets/<int:asset_id>/revoke/", views.revoke, name="revoke"),
     path("assets/<int:asset_id>/revise/", views.revise, name="revise"),
+    path("assets/<int:asset_id>/checked-safe/", views.checked_safe, name="checked-safe"),
+    path("assets/<int:asset_id>/history.csv", views.history_csv, name="history-csv"),
 ]

@@ -1,3 +1,5 @@
+import csv
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -5,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation import selectors as generation_selectors
@@ -27,8 +30,10 @@ def _get_asset(asset_id: int) -> Asset:
 @permission_required("review.decide_assetreview", raise_exception=True)
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    reviews = list(selectors.review_queue())
-    return render(request, "review/queue.html", {"reviews": reviews})
+    flagged_only = request.GET.get("flagged") == "1"
+    reviews = list(selectors.review_queue(flagged_only=flagged_only))
+    context = {"reviews": reviews, "flagged_only": flagged_only, "counts": selectors.review_queue_counts()}
+    return render(request, "review/queue.html", context)
 
 
 @login_required
@@ -51,13 +56,20 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     from_queue = request.GET.get("from") == "queue"
     can_refine = request.user.has_perm("generation.add_generationrequest")
+    can_decide = review.state == ReviewState.IN_REVIEW and services.can_decide(
+        actor=request.user, asset=asset
+    )
+    needs_flag_check = services.needs_flag_check(asset=asset, review=review)
     context = {
         "asset": asset,
         "review": review,
         "facts": generation_selectors.asset_facts(asset=asset),
         "history": selectors.review_history(asset=asset),
-        "can_decide": review.state == ReviewState.IN_REVIEW
-        and services.can_decide(actor=request.user, asset=asset),
+        "can_decide": can_decide,
+        # Moderation: a flagged image shows blurred until asked (?reveal=1), and waits for "checked, safe".
+        "needs_flag_check": needs_flag_check,
+        "can_check_safe": can_decide and needs_flag_check,
+        "reveal": request.GET.get("reveal") == "1",
         "can_submit": review.state in services.SUBMITTABLE_FROM
         and services.can_submit(actor=request.user, asset=asset),
         "can_revoke": review.state == ReviewState.APPROVED
@@ -124,6 +136,58 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
             return redirect(f"{reverse('review:asset', args=[next_id])}?from=queue")
         return redirect("review:queue")
     return redirect("review:asset", asset_id=asset_id)
+
+
+@login_required
+@require_POST
+def checked_safe(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = _get_asset(asset_id)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.asset_review_mark_checked_safe(asset=asset, actor=request.user, comment=comment)
+        messages.success(request, "Marked checked, safe: it can be approved now.")
+    except services.ReviewPermissionError as error:
+        raise PermissionDenied(str(error)) from error
+    except services.ReviewError as error:
+        messages.error(request, str(error))
+    url = reverse("review:asset", args=[asset_id])
+    return redirect(f"{url}?from=queue" if request.POST.get("from") == "queue" else url)
+
+
+# Spreadsheets run a cell that starts with one of these as a formula; comments and prompts are user text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+@login_required
+@permission_required("review.view_assetreview", raise_exception=True)
+@require_GET
+def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
+    """The asset's review history, decisions and moderation steps, one event a row."""
+    asset = _get_asset(asset_id)
+    filename = f"asset-{asset.pk}-history.csv"
+    response = HttpResponse(
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": content_disposition_header(as_attachment=True, filename=filename)},
+    )
+    writer = csv.writer(response)
+    writer.writerow(["time", "actor", "kind", "from_state", "to_state", "comment"])
+    for event in selectors.review_history(asset=asset):
+        writer.writerow(
+            [
+                event.created_at.isoformat(),
+                _csv_cell(event.actor.get_username()),
+                event.kind,
+                event.from_state,
+                event.to_state,
+                _csv_cell(event.comment),
+            ]
+        )
+    return response
 
 
 @login_required

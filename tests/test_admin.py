@@ -11,6 +11,7 @@ def test_every_studio_model_is_in_the_admin(admin_user):
     for label in [
         "generation.GenerationRequest",
         "generation.Asset",
+        "generation.PromptRule",
         "review.AssetReview",
         "review.ReviewEvent",
         "delivery.Variant",
@@ -57,3 +58,35 @@ def test_review_events_cannot_be_edited_or_deleted_in_the_admin(
     client.post(reverse("admin:review_reviewevent_delete", args=[event.pk]), {"post": "yes"})
     event.refresh_from_db()
     assert event.comment == "Submitted on generation."
+
+
+@pytest.mark.django_db
+def test_an_admin_adds_a_prompt_rule_and_is_recorded_as_its_author(client, admin_user):
+    from generation.models import PromptRule
+
+    client.force_login(admin_user)
+    form = {
+        "pattern": "rival cola",
+        "kind": "phrase",
+        "category": "competitor",
+        "action": "flag",
+        "enabled": "on",
+    }
+    response = client.post(reverse("admin:generation_promptrule_add"), form)
+    assert response.status_code == 302
+    rule = PromptRule.objects.get()
+    assert (rule.pattern, rule.action, rule.created_by) == ("rival cola", "flag", admin_user)
+    assert client.get(reverse("admin:generation_promptrule_changelist")).status_code == 200
+    assert client.get(reverse("admin:generation_promptrule_change", args=[rule.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_prompt_rule_form_shows_why_a_pattern_is_refused(client, admin_user):
+    from generation.models import PromptRule
+
+    client.force_login(admin_user)
+    form = {"pattern": "(unclosed", "kind": "regex", "category": "legal", "action": "block", "enabled": "on"}
+    response = client.post(reverse("admin:generation_promptrule_add"), form)
+    assert response.status_code == 200
+    assert "does not compile" in response.content.decode()
+    assert not PromptRule.objects.exists()
