@@ -69,10 +69,15 @@ class Verdict:
         return "This prompt is not allowed (" + "; ".join(parts) + "). Rephrase it and try again."
 
 
+def _kept(char: str) -> bool:
+    # Accents go, and so do invisible format characters (zero-width spaces and joiners, soft hyphens) that
+    # would otherwise split a word a rule should see.
+    return not unicodedata.combining(char) and unicodedata.category(char) != "Cf"
+
+
 def normalise(text: str) -> str:
-    """Casefolded, with accents removed: what rules and prompts are compared as."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+    """Casefolded, without accents or invisible characters: what rules and prompts are compared as."""
+    return "".join(char for char in unicodedata.normalize("NFKD", text) if _kept(char)).casefold()
 
 
 def _positions(text: str) -> tuple[str, list[int]]:
@@ -81,7 +86,7 @@ def _positions(text: str) -> tuple[str, list[int]]:
     origin: list[int] = []
     for index, char in enumerate(text):
         for piece in unicodedata.normalize("NFKD", char):
-            if unicodedata.combining(piece):
+            if not _kept(piece):
                 continue
             for folded in piece.casefold():
                 out.append(folded)
