@@ -34,7 +34,7 @@ Rule = moderation.Rule
         (Rule(r"guns?", "regex", "Unsafe", "block"), "a gunshot", None),
         (Rule("naïve", "word", "Legal", "block"), "a naive robot", "naive"),
         (Rule("rival", "word", "Competitor", "block"), "a Ri\u200bval\u00ad mug", "Ri\u200bval"),
-        (Rule("ｃｏｌａ", "word", "Competitor", "block"), "a cola", "cola"),
+        (Rule("\uff43\uff4f\uff4c\uff41", "word", "Competitor", "block"), "a cola", "cola"),
     ],
 )
 def test_rules_match_case_and_accent_insensitively_on_word_boundaries(rule, prompt, matched):
