@@ -130,8 +130,9 @@ def asset_import(
                 campaign=campaign.strip()[:200],
                 product=product.strip()[:200],
             )
-            # Subscribers (review) treat it like any new asset: it enters the review queue.
-            transaction.on_commit(lambda: assets_created.send(sender=Asset, assets=[asset]))
+            # Subscribers (review) treat it like any new asset: it enters the review queue, in this same
+            # transaction, so a failing receiver rolls the row back and the file goes below.
+            assets_created.send(sender=Asset, assets=[asset])
     except Exception:
         default_storage.delete(name)  # no row, so the file would be an orphan
         raise

@@ -551,9 +551,11 @@ def generation_request_complete(
                     )
                 )
             ]
-            transaction.on_commit(lambda: assets_created.send(sender=Asset, assets=assets))
+            # Inside the transaction: review writes each asset's review row in it, so an asset never
+            # exists without one, and a receiver that fails rolls the rows back (and the files go below).
+            assets_created.send(sender=Asset, assets=assets)
     except Exception:
-        # The rows were not written, so the files would be orphans.
+        # Nothing was committed, so the files would be orphans.
         for name in stored_names:
             default_storage.delete(name)
         raise
@@ -652,10 +654,13 @@ def generation_request_execute(*, request_id: int) -> str:
     except (ModelUnavailableError, RefineError, RefineRequestError) as error:
         generation_request_fail(request_id=request_id, reason=str(error))
         return Status.FAILED
-    except Exception as error:
+    except Exception:
+        # The details (often a long library traceback) go to the worker's log; the user gets what to do.
         logger.exception("Generation request %s failed", request_id)
         generation_request_fail(
-            request_id=request_id, reason=f"The model failed: {type(error).__name__}: {error}"
+            request_id=request_id,
+            reason=f"Something went wrong while making the images (request {request_id}). Try again; if it "
+            "keeps failing, an administrator can find the details in the worker log.",
         )
         return Status.FAILED
     return Status.SUCCEEDED

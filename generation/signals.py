@@ -1,5 +1,8 @@
 from django.dispatch import Signal
 
-# Sent after the transaction that created new assets commits; kwargs: assets (list of Asset).
-# Other apps (review) subscribe so that generation never imports them.
+# Sent inside the transaction that creates new assets; kwargs: assets (list of Asset). Receivers write in
+# that transaction (review creates each asset's review row), so assets and their review rows commit
+# together, and a receiver that raises rolls the creation back. Work that must wait for the commit (a
+# notification, a webhook) belongs in the receiver's own transaction.on_commit. Other apps subscribe so
+# that generation never imports them.
 assets_created = Signal()

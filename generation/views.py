@@ -208,7 +208,10 @@ def asset_file(request: HttpRequest, asset_id: int) -> FileResponse:
     if not request.user.has_perm("generation.view_asset"):
         raise PermissionDenied
     asset = get_object_or_404(Asset, pk=asset_id)
-    response = FileResponse(asset.file.open("rb"), content_type=f"image/{asset.format}")
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
+    response = FileResponse(asset.file.open("rb"), content_type=_CONTENT_TYPES.get(asset.format, "image/png"))
+    # Originals, approved or not, never stay in a shared or browser cache: access is decided per request.
+    response["Cache-Control"] = "private, no-store"
     return response
+
+
+_CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}

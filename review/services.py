@@ -120,10 +120,23 @@ def asset_review_submit(*, asset: Asset, actor: AbstractBaseUser, comment: str =
     )
 
 
+# Public ids end in 10 random characters from this alphabet (50 bits): unguessable, and short in a URL.
+_PUBLIC_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
 def _public_id_for(asset: Asset) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", (asset.title or asset.product or "image").lower()).strip("-")
-    slug = "-".join(words.split("-")[:6])[:60].strip("-") or "image"
-    return f"{slug}-{secrets.token_hex(4)}"
+    """A public id that says nothing the team did not choose to publish: never the prompt.
+
+    A name the team chose goes first (the product tag; for an imported or uploaded file, its file name),
+    then a random slug.
+    """
+    chosen = asset.product
+    if not chosen and asset.operation in (Asset.Operation.IMPORT, Asset.Operation.UPLOAD):
+        chosen = asset.title
+    words = re.sub(r"[^a-z0-9]+", "-", (chosen or "").lower()).strip("-")
+    name = "-".join(words.split("-")[:6])[:40].strip("-")
+    random_part = "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(10))
+    return f"{name}-{random_part}" if name else random_part
 
 
 def asset_review_decide(

@@ -98,7 +98,9 @@ def make_asset(db, marketer):
     from generation.models import GenerationRequest
     from generation.services import generation_request_complete
 
-    def make(*, user=None, prompt: str = "a red apple on a blue background", size=(96, 64), image=None):
+    def make(
+        *, user=None, prompt: str = "a red apple on a blue background", size=(96, 64), image=None, flags=()
+    ):
         owner = user or marketer
         request = GenerationRequest.objects.create(
             created_by=owner,
@@ -111,6 +113,7 @@ def make_asset(db, marketer):
             steps=2,
             guidance=5.0,
             status=GenerationRequest.Status.RUNNING,
+            moderation_flags=list(flags),  # as moderation would: the asset carries them into review
         )
         if image is None:
             image = Image.new("RGB", size, (200, 40, 40))

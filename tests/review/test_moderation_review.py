@@ -38,12 +38,7 @@ def make_flagged(make_asset, django_capture_on_commit_callbacks):
 
     def make(*, user=None, flags=(RULE_FLAG, CHECKER_FLAG)):
         with django_capture_on_commit_callbacks(execute=True):
-            asset = make_asset(user=user, prompt="a can of Rival Cola on a desk")
-            # Still inside the transaction: review's after-commit submission sees the asset as flagged.
-            asset.is_flagged = True
-            asset.flags = list(flags)
-            asset.save(update_fields=["is_flagged", "flags"])
-        return asset
+            return make_asset(user=user, prompt="a can of Rival Cola on a desk", flags=flags)
 
     return make
 
