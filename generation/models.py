@@ -170,6 +170,10 @@ class Asset(models.Model):
 
     class Meta:
         ordering = ["-created_at", "index"]
+        permissions = [
+            # Reviewers and admins: everyone's requests and assets. Without it, a user sees their own only.
+            ("view_all_assets", "Can see every user's generation requests and assets"),
+        ]
         constraints = [
             # A re-run of the same request cannot produce a second image in the same slot.
             models.UniqueConstraint(

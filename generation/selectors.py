@@ -6,16 +6,41 @@ from django.db.models import QuerySet
 from generation import moderation
 from generation.models import Asset, GenerationRequest, PromptRule
 
+VIEW_ALL = "generation.view_all_assets"
 
-def generation_request_list(*, user=None, limit: int = 50) -> QuerySet[GenerationRequest]:
-    requests = GenerationRequest.objects.select_related("created_by").prefetch_related("assets")
-    if user is not None:
-        requests = requests.filter(created_by=user)
+
+def sees_everything(*, user) -> bool:
+    """Reviewers and admins see every user's work; everyone else sees their own."""
+    return user.has_perm(VIEW_ALL)
+
+
+def assets_visible_to(*, user) -> QuerySet[Asset]:
+    assets = Asset.objects.select_related("request", "created_by")
+    return assets if sees_everything(user=user) else assets.filter(created_by=user)
+
+
+def requests_visible_to(*, user) -> QuerySet[GenerationRequest]:
+    requests = GenerationRequest.objects.select_related("created_by", "source_asset")
+    return requests if sees_everything(user=user) else requests.filter(created_by=user)
+
+
+def asset_get_visible(*, user, asset_id: int) -> Asset | None:
+    """The asset, if ``user`` may see it: views answer 404 otherwise, so ids reveal nothing."""
+    return assets_visible_to(user=user).filter(pk=asset_id).first()
+
+
+def generation_request_get_visible(*, user, request_id: int) -> GenerationRequest | None:
+    return requests_visible_to(user=user).filter(pk=request_id).first()
+
+
+def generation_request_list(
+    *, viewer, only_own: bool = False, limit: int = 50
+) -> QuerySet[GenerationRequest]:
+    """Requests ``viewer`` may see, newest first; ``only_own`` keeps their own."""
+    requests = requests_visible_to(user=viewer).prefetch_related("assets")
+    if only_own:
+        requests = requests.filter(created_by=viewer)
     return requests[:limit]
-
-
-def asset_get(*, asset_id: int) -> Asset | None:
-    return Asset.objects.select_related("request", "created_by").filter(pk=asset_id).first()
 
 
 def asset_list(*, ids: list[int] | None = None) -> QuerySet[Asset]:
@@ -72,17 +97,20 @@ def asset_facts(*, asset: Asset) -> list[tuple[str, str]]:
     return [(label, value) for label, value in facts if value]
 
 
-def asset_lineage(*, asset: Asset, depth: int = 20) -> dict:
-    """Where an asset came from and what was made of it: its ancestors (oldest first) and its children."""
+def asset_lineage(*, asset: Asset, viewer=None, depth: int = 20) -> dict:
+    """Where an asset came from and what was made of it: its ancestors (oldest first) and its children.
+
+    With a ``viewer``, only what they may see: the line stops at an ancestor they may not open.
+    """
+    visible = assets_visible_to(user=viewer) if viewer is not None else Asset.objects.all()
     ancestors: list[Asset] = []
-    current = asset
-    while current.parent_id and len(ancestors) < depth:
-        current = Asset.objects.select_related("request").get(pk=current.parent_id)
-        ancestors.append(current)
+    current: Asset | None = asset
+    while current is not None and current.parent_id and len(ancestors) < depth:
+        current = visible.select_related("request").filter(pk=current.parent_id).first()
+        if current is not None:
+            ancestors.append(current)
     ancestors.reverse()
-    children = list(
-        Asset.objects.filter(parent=asset).select_related("request").order_by("created_at", "pk")[:50]
-    )
+    children = list(visible.filter(parent=asset).select_related("request").order_by("created_at", "pk")[:50])
     return {
         "ancestors": ancestors,
         "asset": asset,

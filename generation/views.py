@@ -5,8 +5,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,7 +35,7 @@ def create(request: HttpRequest) -> HttpResponse:
         "form": form,
         "models": available_models("text2img"),
         "channels": CHANNEL_SUGGESTIONS,
-        "recent": selectors.generation_request_list(user=request.user, limit=6),
+        "recent": selectors.generation_request_list(viewer=request.user, only_own=True, limit=6),
     }
     return render(request, "generation/create.html", context, status=status)
 
@@ -121,8 +121,16 @@ def _upload_page(
 @login_required
 @permission_required("generation.add_generationrequest", raise_exception=True)
 def refine(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = get_object_or_404(Asset.objects.select_related("request", "created_by"), pk=asset_id)
+    asset = get_visible_asset(request, asset_id)
     return refine_page(request, asset)
+
+
+def get_visible_asset(request: HttpRequest, asset_id: int) -> Asset:
+    """The asset if this user may see it, else 404 (never 403: another user's id says nothing)."""
+    asset = selectors.asset_get_visible(user=request.user, asset_id=asset_id)
+    if asset is None:
+        raise Http404("No such asset.")
+    return asset
 
 
 def refine_page(
@@ -144,7 +152,7 @@ def refine_page(
         "asset": asset,
         "operations": [OPERATIONS[key] for key, _label in form.fields["operation"].choices],
         "models": form.models,
-        "lineage": selectors.asset_lineage(asset=asset),
+        "lineage": selectors.asset_lineage(asset=asset, viewer=request.user),
         "revises": revises,
         "aspect_presets": list(OUTPAINT_ASPECTS),
         **(extra_context or {}),
@@ -164,9 +172,7 @@ def _refine_initial(request: HttpRequest, asset: Asset) -> dict:
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
-    generation_request = get_object_or_404(
-        GenerationRequest.objects.select_related("created_by", "source_asset"), pk=request_id
-    )
+    generation_request = _get_visible_request(request, request_id)
     context = {
         "generation_request": generation_request,
         "assets": generation_request.assets.all(),
@@ -174,6 +180,13 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     }
     template = "generation/request.html#progress" if request.htmx else "generation/request.html"
     return render(request, template, context)
+
+
+def _get_visible_request(request: HttpRequest, request_id: int) -> GenerationRequest:
+    generation_request = selectors.generation_request_get_visible(user=request.user, request_id=request_id)
+    if generation_request is None:
+        raise Http404("No such generation request.")
+    return generation_request
 
 
 def _can_cancel(request: HttpRequest, generation_request: GenerationRequest) -> bool:
@@ -185,11 +198,13 @@ def _can_cancel(request: HttpRequest, generation_request: GenerationRequest) -> 
 @login_required
 @require_POST
 def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
-    generation_request = get_object_or_404(GenerationRequest, pk=request_id)
-    if not _can_cancel(request, generation_request):
+    generation_request = _get_visible_request(request, request_id)
+    if not (generation_request.created_by_id == request.user.pk or request.user.is_superuser):
         raise PermissionDenied("Only the person who started a generation can cancel it.")
     if services.generation_request_cancel(request=generation_request):
         messages.info(request, "Canceling: the generation stops after its current step.")
+    else:
+        messages.info(request, "This generation had already finished; there was nothing to cancel.")
     return redirect("generation:request", request_id=request_id)
 
 
@@ -197,17 +212,22 @@ def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     only_mine = request.GET.get("mine") == "1"
-    requests = selectors.generation_request_list(user=request.user if only_mine else None, limit=60)
-    return render(request, "generation/gallery.html", {"requests": requests, "only_mine": only_mine})
+    requests = selectors.generation_request_list(viewer=request.user, only_own=only_mine, limit=60)
+    context = {
+        "requests": requests,
+        "only_mine": only_mine,
+        "sees_everything": selectors.sees_everything(user=request.user),
+    }
+    return render(request, "generation/gallery.html", context)
 
 
 @login_required
 @require_GET
 def asset_file(request: HttpRequest, asset_id: int) -> FileResponse:
-    # Unapproved images are never public: they are served only to signed-in staff, from storage.
+    # Unapproved images are never public: they are served only to signed-in users who may see them.
     if not request.user.has_perm("generation.view_asset"):
         raise PermissionDenied
-    asset = get_object_or_404(Asset, pk=asset_id)
+    asset = get_visible_asset(request, asset_id)
     response = FileResponse(asset.file.open("rb"), content_type=_CONTENT_TYPES.get(asset.format, "image/png"))
     # Originals, approved or not, never stay in a shared or browser cache: access is decided per request.
     response["Cache-Control"] = "private, no-store"

@@ -21,6 +21,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     REVIEWERS: [
         "generation.view_generationrequest",
         "generation.view_asset",
+        "generation.view_all_assets",
         "review.view_assetreview",
         "review.submit_assetreview",
         "review.decide_assetreview",

@@ -2,6 +2,7 @@
 
 from django.db.models import Count, Q, QuerySet
 
+from generation import selectors as generation_selectors
 from generation.models import Asset
 from review.models import AssetReview, ReviewEvent, ReviewState
 
@@ -82,12 +83,31 @@ def approved_asset_by_public_id(*, public_id: str) -> Asset | None:
     return review.asset if review else None
 
 
-def assets_with_state(*, user=None, state: str | None = None, limit: int = 100) -> QuerySet[AssetReview]:
+def asset_is_approved_locked(*, asset_id: int) -> bool:
+    """Whether the asset is approved now, locking its review row until the caller's transaction ends.
+
+    Call it inside ``transaction.atomic()`` just before writing something that must not outlive approval: a
+    revocation then waits for that write to commit (and purges what it wrote), or has already committed and
+    this answers False.
+    """
+    return (
+        AssetReview.objects.select_for_update()
+        .filter(asset_id=asset_id, state=ReviewState.APPROVED)
+        .values_list("pk", flat=True)
+        .first()
+        is not None
+    )
+
+
+def assets_with_state(
+    *, viewer, only_own: bool = False, state: str | None = None, limit: int = 100
+) -> QuerySet[AssetReview]:
+    """Review rows of the assets ``viewer`` may see (see generation's ``assets_visible_to``), newest first."""
     reviews = AssetReview.objects.select_related("asset", "asset__request", "asset__created_by").order_by(
         "-asset__created_at"
     )
-    if user is not None:
-        reviews = reviews.filter(asset__created_by=user)
+    if only_own or not generation_selectors.sees_everything(user=viewer):
+        reviews = reviews.filter(asset__created_by=viewer)
     if state:
         reviews = reviews.filter(state=state)
     return reviews[:limit]

@@ -19,8 +19,9 @@ from review.models import AssetReview, ReviewState
 from review.panels import render_asset_panels
 
 
-def _get_asset(asset_id: int) -> Asset:
-    asset = generation_selectors.asset_get(asset_id=asset_id)
+def _get_asset(request: HttpRequest, asset_id: int) -> Asset:
+    """The asset if this user may see it (their own, or everyone's for reviewers and admins), else 404."""
+    asset = generation_selectors.asset_get_visible(user=request.user, asset_id=asset_id)
     if asset is None:
         raise Http404("No such asset.")
     return asset
@@ -43,7 +44,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
     if state and state not in ReviewState.values:
         state = ""
     mine = request.GET.get("mine") == "1"
-    reviews = selectors.assets_with_state(user=request.user if mine else None, state=state or None)
+    reviews = selectors.assets_with_state(viewer=request.user, only_own=mine, state=state or None)
     context = {"reviews": reviews, "state": state, "mine": mine, "states": ReviewState.choices}
     return render(request, "review/assets.html", context)
 
@@ -51,7 +52,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     from_queue = request.GET.get("from") == "queue"
@@ -79,7 +80,7 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
         "from_queue": from_queue,
         "queue_position": selectors.review_queue_position(review=review) if from_queue else None,
         "panels": render_asset_panels(request, asset, review),
-        "lineage": generation_selectors.asset_lineage(asset=asset),
+        "lineage": generation_selectors.asset_lineage(asset=asset, viewer=request.user),
         "can_refine": can_refine,
         "can_revise": can_refine and review.state == ReviewState.CHANGES_REQUESTED,
         # A revision is shown beside the asset it answers and the reviewer's words it answers.
@@ -96,7 +97,7 @@ def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
     """The Refine page for an asset a reviewer sent back; what it makes is linked to it as its revision."""
     if not request.user.has_perm("generation.add_generationrequest"):
         raise PermissionDenied("Only people who may generate images can revise one.")
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     if review.state != ReviewState.CHANGES_REQUESTED:
         raise PermissionDenied(
@@ -111,7 +112,7 @@ def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose approve, request changes or reject.")
@@ -141,7 +142,7 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def checked_safe(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     form = CommentForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     try:
@@ -168,7 +169,7 @@ def _csv_cell(value: str) -> str:
 @require_GET
 def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
     """The asset's review history, decisions and moderation steps, one event a row."""
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     filename = f"asset-{asset.pk}-history.csv"
     response = HttpResponse(
         content_type="text/csv; charset=utf-8",
@@ -193,7 +194,7 @@ def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     form = CommentForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     try:
@@ -209,7 +210,7 @@ def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(asset_id)
+    asset = _get_asset(request, asset_id)
     form = CommentForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     try:
