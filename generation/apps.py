@@ -15,5 +15,10 @@ class GenerationConfig(AppConfig):
 
     def ready(self) -> None:
         from celery.signals import worker_ready
+        from django.core.checks import register
+
+        from generation.checks import check_model_registry
+
+        register(check_model_registry)
 
         worker_ready.connect(_fail_stale_requests, dispatch_uid="generation-fail-stale-requests", weak=False)

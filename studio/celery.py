@@ -2,12 +2,33 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def run_system_checks(**_kwargs) -> None:
+    """Refuse to start a worker on settings that fail Django's system checks, as runserver does.
+
+    Celery's Django fixup runs the checks too but discards their result, and Celery logs and ignores
+    exceptions from signal handlers, so a bad model registry would only show when its first job failed.
+    """
+    import django
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    if not apps.ready:
+        django.setup()
+    try:
+        call_command("check")
+    except SystemCheckError as error:
+        raise SystemExit(f"{error}\nThe worker did not start.") from error
 
 
 def ensure_filesystem_queue() -> None:

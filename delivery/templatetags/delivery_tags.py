@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString
 
 from delivery import rendering
 from delivery.models import NamedPreset
-from delivery.transformations import Transformation, parse_transformation
+from delivery.transformations import Transformation, TransformationError, parse_transformation
 from delivery.urls_builder import variant_url
 from review import selectors as review_selectors
 
@@ -135,28 +135,59 @@ def picture_html(
     return format_html("<picture>{}{}</picture>", sources, fallback)
 
 
-def _tag_html(build, public_id: str, preset_name: str, **options) -> SafeString:
+def _tag_html(context: template.Context, build, public_id: str, preset_name: str, **options) -> SafeString:
     found = _lookup(public_id, preset_name)
     if found is None:
         return SafeString("")
     preset, source_size, presets = found
-    return build(public_id=public_id, preset=preset, source_size=source_size, presets=presets, **options)
+    # A preset saved around the admin's validation: skip it rather than fail the whole page.
+    reason = " ".join(preset.problems().values())
+    if not reason:
+        try:
+            return build(
+                public_id=public_id, preset=preset, source_size=source_size, presets=presets, **options
+            )
+        except TransformationError as error:
+            reason = str(error)
+    logger.warning("Responsive markup skipped: named preset %r cannot be served: %s", preset_name, reason)
+    user = getattr(context.get("request"), "user", None)
+    if user is not None and user.is_staff:
+        return format_html(
+            '<span class="preset-invalid" role="note">Named preset t_{} is not shown: {}</span>',
+            preset.name,
+            reason,
+        )
+    return SafeString("")
 
 
-@register.simple_tag
+@register.simple_tag(takes_context=True)
 def responsive_image(
-    public_id: str, preset_name: str, *, alt: str = "", loading: str = "lazy", sizes: str | None = None
+    context: template.Context,
+    public_id: str,
+    preset_name: str,
+    *,
+    alt: str = "",
+    loading: str = "lazy",
+    sizes: str | None = None,
 ) -> SafeString:
     """``<img src srcset sizes width height>`` in JPEG; empty when the asset is not approved."""
-    return _tag_html(responsive_image_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes)
+    return _tag_html(
+        context, responsive_image_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes
+    )
 
 
-@register.simple_tag
+@register.simple_tag(takes_context=True)
 def picture(
-    public_id: str, preset_name: str, *, alt: str = "", loading: str = "lazy", sizes: str | None = None
+    context: template.Context,
+    public_id: str,
+    preset_name: str,
+    *,
+    alt: str = "",
+    loading: str = "lazy",
+    sizes: str | None = None,
 ) -> SafeString:
     """``<picture>`` with AVIF and WebP sources and a JPEG ``<img>``; empty when the asset is not approved."""
-    return _tag_html(picture_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes)
+    return _tag_html(context, picture_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes)
 
 
 # --- internals -------------------------------------------------------------------------------------------

@@ -78,19 +78,22 @@ class ModelSpec:
         return ""
 
 
-_KNOWN_KEYS = {
-    "label",
-    "source",
-    "tasks",
-    "notice",
-    "default_steps",
-    "default_guidance",
-    "max_side",
-    "revision",
-    "native_size",
-    "upscaler",
-    "test_only",
-}
+# The keys ModelSpec reads; anything else is kept in ``extra`` for the engine (see generation/checks.py).
+KNOWN_KEYS = frozenset(
+    {
+        "label",
+        "source",
+        "tasks",
+        "notice",
+        "default_steps",
+        "default_guidance",
+        "max_side",
+        "revision",
+        "native_size",
+        "upscaler",
+        "test_only",
+    }
+)
 
 
 def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
@@ -107,7 +110,7 @@ def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
         native_size=int(entry.get("native_size", 0)),
         upscaler=entry.get("upscaler", ""),
         test_only=bool(entry.get("test_only", False)),
-        extra={name: value for name, value in entry.items() if name not in _KNOWN_KEYS},
+        extra={name: value for name, value in entry.items() if name not in KNOWN_KEYS},
     )
     unknown_tasks = sorted(set(spec.tasks) - set(MODEL_TASKS))
     if unknown_tasks:
