@@ -262,6 +262,8 @@ def setup_django(var_dir: Path) -> dict[str, str]:
         STUDIO_VAR_DIR=str(var_dir),
         STUDIO_DELIVERY_KEYS=f"bench-{secrets.token_hex(16)}",
         STUDIO_LOG_LEVEL="WARNING",
+        # Every measured request is a cold render from this one address.
+        STUDIO_DELIVERY_RENDER_RATE="0",
         # Persistent connections, as a production deployment would configure them.
         DATABASE_CONN_MAX_AGE="60",
     )

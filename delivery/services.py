@@ -1,28 +1,55 @@
-"""Writes for delivery: rendering variants once, storing them, purging them when an asset leaves approval."""
+"""Writes for delivery: rendering variants once, storing them within caps, purging them when an asset leaves
+approval."""
 
 import hashlib
 import logging
+import math
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
 
 from delivery.models import NamedPreset, Variant
 from delivery.rendering import RenderLimits, SourceInfo, choose_format, probe, render
 from delivery.transformations import DeliveryRequest
 from generation import selectors as generation_selectors
 from generation.models import Asset
+from review import selectors as review_selectors
+from studio.env import parse_rate
 
 logger = logging.getLogger(__name__)
+
+# A hit records its use at most this often per variant, so serving a cached variant rarely writes.
+VARIANT_TOUCH_INTERVAL = timedelta(minutes=1)
+# The most variants one new render may evict: the store may stay over a cap for a few renders after the
+# caps are lowered, but no request pays for cleaning up everything at once.
+EVICTION_BATCH = 20
 
 
 class RenderCapacityError(Exception):
     """Every render slot of this process is busy; the client should retry shortly."""
+
+
+class RenderRateError(Exception):
+    """This client has asked for too many new variants (STUDIO_DELIVERY_RENDER_RATE)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"render rate exceeded; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class NotDeliverableError(Exception):
+    """The asset left approval while its variant was rendering; nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -105,16 +132,26 @@ def resolve_format(*, asset: Asset, delivery: DeliveryRequest, accept: str) -> t
     return choice.format, choice.vary_accept
 
 
-def variant_get_or_render(*, asset: Asset, delivery: DeliveryRequest, output_format: str) -> Variant:
+def variant_get_or_render(
+    *, asset: Asset, delivery: DeliveryRequest, output_format: str, client: str | None = None
+) -> Variant:
+    """The stored variant, rendered and stored first on a miss.
+
+    A miss counts against ``client``'s render rate (no limit without a client) and may evict least recently
+    used variants to keep the store within its caps. Raises ``RenderRateError``, ``RenderCapacityError``,
+    ``NotDeliverableError`` and, for what the renderer refuses, ``TransformationError``.
+    """
     key = VariantKey(asset.pk, asset.content_hash, delivery.canonical_transformation, output_format)
     variant = _lookup(key)
     if variant is not None:
+        _touch(variant)
         return variant
     with _key_lock(key):
         # Another thread may have finished the same render while this one waited for the lock.
         variant = _lookup(key)
         if variant is not None:
             return variant
+        _charge_render(client)
         with _render_slot():
             source = generation_selectors.asset_read_bytes(asset=asset)
             rendered = render(
@@ -124,7 +161,25 @@ def variant_get_or_render(*, asset: Asset, delivery: DeliveryRequest, output_for
                 limits=render_limits(),
                 ai_generated=asset.ai_generated,
             )
-        return _store(key, rendered)
+        variant, created = _store(key, rendered)
+    if created:
+        try:
+            _evict_for(variant)
+        except Exception:
+            # The variant is stored and can be served; the next render tries the caps again.
+            logger.exception("Evicting variants after storing %s failed", variant)
+    return variant
+
+
+def variant_read(*, variant: Variant) -> bytes | None:
+    """The variant's bytes, or ``None`` when its file is gone (evicted or purged since it was looked up)."""
+    try:
+        with variant.file.open("rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        # Drop the row if it still names this file, so the next lookup renders the variant again.
+        Variant.objects.filter(pk=variant.pk, file=variant.file.name).delete()
+        return None
 
 
 def _lookup(key: VariantKey) -> Variant | None:
@@ -136,14 +191,48 @@ def _lookup(key: VariantKey) -> Variant | None:
     ).first()
 
 
-def _store(key: VariantKey, rendered) -> Variant:
-    name = key.storage_name
-    if not default_storage.exists(name):
-        name = default_storage.save(name, ContentFile(rendered.data))
+def _touch(variant: Variant) -> None:
+    stale = timezone.now() - VARIANT_TOUCH_INTERVAL
+    if variant.last_used_at > stale:
+        return
+    # Conditional, so a burst of hits on one variant writes once.
+    Variant.objects.filter(pk=variant.pk, last_used_at__lte=stale).update(last_used_at=timezone.now())
+
+
+def _charge_render(client: str | None) -> None:
+    """Count one render for ``client``; raise ``RenderRateError`` past STUDIO_DELIVERY_RENDER_RATE."""
+    rate = parse_rate(settings.STUDIO_DELIVERY_RENDER_RATE)
+    if rate is None or not client:
+        return
+    limit, period = rate
+    now = time.time()
+    window = int(now // period)
+    # A fixed window per client: one counter that the cache expires with its period. A client can get up to
+    # twice the rate across a window's edge, which is fine for keeping renders from being starved.
+    key = f"delivery:renders:{period}:{window}:{client}"
+    if cache.add(key, 1, timeout=period + 1):
+        return
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=period + 1)
+        return
+    if count > limit:
+        raise RenderRateError(retry_after=max(1, math.ceil((window + 1) * period - now)))
+
+
+def _store(key: VariantKey, rendered) -> tuple[Variant, bool]:
+    # The storage makes the name unique if it is taken, so this file is ours alone: deleting it below, or
+    # evicting an older variant of the same key, can never remove a file another row points at.
+    name = default_storage.save(key.storage_name, ContentFile(rendered.data))
     etag = hashlib.sha256(rendered.data).hexdigest()[:32]
     try:
         with transaction.atomic():
-            variant, _ = Variant.objects.get_or_create(
+            # Re-checked with the review row locked: a revocation that committed during the render is seen
+            # here, and one that comes later waits for this insert and then purges it.
+            if not review_selectors.asset_is_approved_locked(asset_id=key.asset_id):
+                raise NotDeliverableError
+            variant, created = Variant.objects.get_or_create(
                 asset_id=key.asset_id,
                 source_hash=key.source_hash,
                 transformation=key.transformation,
@@ -157,12 +246,50 @@ def _store(key: VariantKey, rendered) -> Variant:
                     "etag": etag,
                 },
             )
+    except NotDeliverableError:
+        default_storage.delete(name)
+        raise
     except IntegrityError:
         # Another process stored the same variant between our lookup and insert: theirs is as good.
+        default_storage.delete(name)
         variant = _lookup(key)
         if variant is None:
             raise
-    return variant
+        return variant, False
+    if not created:
+        default_storage.delete(name)
+    return variant, created
+
+
+def _evict_for(stored: Variant) -> None:
+    """Delete least recently used variants while the store is over a cap, ``stored`` excepted."""
+    candidates = Variant.objects.exclude(pk=stored.pk).only("pk", "file", "byte_size", "last_used_at")
+    candidates = candidates.order_by("last_used_at", "pk")
+    per_asset = settings.STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET
+    if per_asset > 0:
+        excess = Variant.objects.filter(asset_id=stored.asset_id).count() - per_asset
+        if excess > 0:
+            _evict(candidates.filter(asset_id=stored.asset_id)[: min(excess, EVICTION_BATCH)])
+    max_bytes = settings.STUDIO_DELIVERY_MAX_STORE_BYTES
+    if max_bytes > 0:
+        excess = (Variant.objects.aggregate(total=Sum("byte_size"))["total"] or 0) - max_bytes
+        if excess > 0:
+            victims = []
+            for victim in candidates[:EVICTION_BATCH]:
+                victims.append(victim)
+                excess -= victim.byte_size
+                if excess <= 0:
+                    break
+            _evict(victims)
+
+
+def _evict(victims: Iterable[Variant]) -> None:
+    for victim in victims:
+        # The row goes first, and only if no hit has used it since it was picked. A request that found the
+        # row a moment before may then find no file: it renders the variant again (see variant_read).
+        deleted, _ = Variant.objects.filter(pk=victim.pk, last_used_at=victim.last_used_at).delete()
+        if deleted:
+            default_storage.delete(victim.file.name)
 
 
 def variants_purge(*, asset: Asset) -> int:

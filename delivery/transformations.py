@@ -30,8 +30,11 @@ __all__ = [
     "Transformation",
     "TransformationError",
     "canonical_transformation",
+    "check_preset_name",
+    "check_size_limits",
     "parse_delivery_path",
     "parse_transformation",
+    "parse_written_transformation",
 ]
 
 
@@ -197,6 +200,14 @@ class DeliveryRequest:
         return all(isinstance(c, PresetReference) for c in self.written_components)
 
     @property
+    def uses_one_preset_at_most(self) -> bool:
+        """True for one named preset, or no transformation at all: what strict mode serves unsigned.
+
+        A chain (``t_a/t_b``, ``t_a/w_100``) is a new stored variant per combination, so it needs a signature.
+        """
+        return len(self.written_components) <= 1 and self.uses_only_presets
+
+    @property
     def requested_format(self) -> str | None:
         """``f_`` wins over the extension; ``None`` means keep the asset's own format."""
         formats = {c.format for c in self.components if c.format is not None}
@@ -290,6 +301,71 @@ def parse_transformation(
 
     For validating preset definitions and allow-list entries in forms and settings.
     """
+    written = _parse_written(text, allow_preset=presets is not None)
+    components = _expand(written, presets or {})
+    _check_delivery_params(components)
+    return components
+
+
+def parse_written_transformation(text: str) -> tuple[Transformation | PresetReference, ...]:
+    """Parse a transformation string keeping ``t_<name>`` unexpanded, as written.
+
+    For checking allow-list entries at start-up, before any preset can be read from the database: each
+    reference's name is checked here, its definition when the preset is saved.
+    """
+    written = _parse_written(text, allow_preset=True)
+    _check_delivery_params(tuple(c for c in written if isinstance(c, Transformation)))
+    return written
+
+
+def check_preset_name(name: str) -> None:
+    """Raise :class:`TransformationError` unless ``t_<name>`` would parse."""
+    if not isinstance(name, str) or not _PRESET_NAME.match(name):
+        raise TransformationError(
+            f"invalid preset name {_quote(str(name))}: use 1-64 letters, digits, '_' and '-'"
+        )
+
+
+def check_size_limits(
+    components: tuple[Transformation | PresetReference, ...],
+    *,
+    max_width: int,
+    max_height: int,
+    max_pixels: int,
+) -> None:
+    """Raise :class:`TransformationError` when a component asks for more pixels than the limits allow.
+
+    Only sizes written in pixels can be checked without a source image (``dpr_`` multiplies them, ``ar_``
+    completes a missing side); fractions such as ``w_0.5`` are left to the renderer, which checks every
+    result against the same limits before it decodes anything.
+    """
+    for component in components:
+        if not isinstance(component, Transformation):
+            continue
+        width, height = _pixel_box(component)
+        if width is not None and width > max_width:
+            raise TransformationError(
+                f"{component.canonical()} is {width} pixels wide, over the limit of {max_width}"
+            )
+        if height is not None and height > max_height:
+            raise TransformationError(
+                f"{component.canonical()} is {height} pixels high, over the limit of {max_height}"
+            )
+        if width is not None and height is not None and width * height > max_pixels:
+            raise TransformationError(
+                f"{component.canonical()} is {width}x{height} pixels, over the limit of {max_pixels} in all"
+            )
+
+
+def canonical_transformation(text: str, *, presets: Mapping[str, str] | None = None) -> str:
+    """The canonical cache-key form of a transformation string; compare allow-list entries with this."""
+    return _canonical_chain(parse_transformation(text, presets=presets))
+
+
+# --- internals -------------------------------------------------------------------------------------------
+
+
+def _parse_written(text: str, *, allow_preset: bool) -> tuple[Transformation | PresetReference, ...]:
     if not isinstance(text, str) or not text.strip("/"):
         raise TransformationError("the transformation is empty")
     if len(text) > MAX_PATH_LENGTH:
@@ -299,18 +375,23 @@ def parse_transformation(
         raise TransformationError("the transformation has an empty component ('//')")
     if len(segments) > MAX_COMPONENTS:
         raise TransformationError(f"at most {MAX_COMPONENTS} transformation components are allowed")
-    written = tuple(_parse_component(segment, allow_preset=presets is not None) for segment in segments)
-    components = _expand(written, presets or {})
-    _check_delivery_params(components)
-    return components
+    return tuple(_parse_component(segment, allow_preset=allow_preset) for segment in segments)
 
 
-def canonical_transformation(text: str, *, presets: Mapping[str, str] | None = None) -> str:
-    """The canonical cache-key form of a transformation string; compare allow-list entries with this."""
-    return _canonical_chain(parse_transformation(text, presets=presets))
-
-
-# --- internals -------------------------------------------------------------------------------------------
+def _pixel_box(component: Transformation) -> tuple[int | None, int | None]:
+    """The width and height a component names in pixels (``dpr_`` applied), ``None`` where it is relative."""
+    width = component.width if isinstance(component.width, int) else None
+    height = component.height if isinstance(component.height, int) else None
+    ratio = component.aspect_ratio
+    if ratio is not None and component.width is None and height is not None:
+        width = round(height * ratio)
+    elif ratio is not None and component.height is None and width is not None:
+        height = round(width / ratio)
+    dpr = component.dpr or 1.0
+    return (
+        round(width * dpr) if width is not None else None,
+        round(height * dpr) if height is not None else None,
+    )
 
 
 def _canonical_chain(components: tuple[Transformation, ...]) -> str:

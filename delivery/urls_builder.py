@@ -1,4 +1,4 @@
-"""Build delivery URLs the serve view accepts in strict mode: unsigned for named presets, signed otherwise.
+"""Build delivery URLs the serve view accepts in strict mode: unsigned for one named preset, signed otherwise.
 
 Every URL is built from the parser's canonical form, so the signature covers exactly the path the serve
 view will verify, and two spellings of one transformation give one URL (and one cached variant).
@@ -35,7 +35,7 @@ def variant_path(
         f"{transformation}/{name}" if transformation else name,
         presets=preset_map() if presets is None else presets,
     )
-    if delivery.uses_only_presets:
+    if delivery.uses_one_preset_at_most:
         # Strict mode serves these unsigned, and an unsigned URL survives a key rotation.
         return delivery.canonical_path
     return signed_path(delivery.canonical_path, settings.STUDIO_DELIVERY_KEYS)

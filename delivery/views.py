@@ -8,6 +8,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from delivery import services
+from delivery.models import Variant
 from delivery.rendering import SourceImageError
 from delivery.signing import verify
 from delivery.transformations import (
@@ -17,6 +18,7 @@ from delivery.transformations import (
     parse_delivery_path,
 )
 from review import selectors as review_selectors
+from studio.views import client_ip_address
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,9 @@ def _plain(status: int, reason: str, **headers: str) -> HttpResponse:
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     _security_headers(response)
-    response["Cache-Control"] = "no-store" if status >= 500 else "public, max-age=60"
+    # A busy server or a client over its render rate is about that moment and that client: a CDN must not
+    # keep answering everyone with it.
+    response["Cache-Control"] = "no-store" if status >= 500 or status == 429 else "public, max-age=60"
     return response
 
 
@@ -38,7 +42,7 @@ def _security_headers(response: HttpResponseBase) -> None:
 def _allowed_unsigned(delivery: DeliveryRequest, presets: dict[str, str]) -> bool:
     if not settings.STUDIO_DELIVERY_STRICT or not delivery.written_components:
         return True
-    if delivery.uses_only_presets:
+    if delivery.uses_one_preset_at_most:
         return True
     allowed = set()
     for entry in settings.STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS:
@@ -47,6 +51,20 @@ def _allowed_unsigned(delivery: DeliveryRequest, presets: dict[str, str]) -> boo
         except TransformationError:
             logger.warning("Ignoring invalid STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS entry %r", entry)
     return delivery.canonical_transformation in allowed
+
+
+def _variant_and_data(if_none_match: str, **render_args) -> tuple[Variant, bytes | None]:
+    """The variant and its bytes, or no bytes when the client's copy is current (a 304)."""
+    for _ in range(2):
+        variant = services.variant_get_or_render(**render_args)
+        tags = {tag.strip() for tag in if_none_match.split(",")}
+        if f'"{variant.etag}"' in tags or if_none_match.strip() == "*":
+            return variant, None
+        data = services.variant_read(variant=variant)
+        if data is not None:
+            return variant, data
+        # Evicted between the lookup and the read: look it up, and render it, once more.
+    raise services.RenderCapacityError
 
 
 @require_safe
@@ -63,8 +81,8 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
     elif not _allowed_unsigned(delivery, presets):
         return _plain(
             403,
-            "Strict mode: unsigned URLs may only use named presets (t_<name>) or allowed transformations. "
-            "Sign this URL (python manage.py delivery_url) or use a preset.",
+            "Strict mode: an unsigned URL may use one named preset (t_<name>) or one allowed transformation, "
+            "not a chain. Sign this URL (python manage.py delivery_url) or use a single preset.",
         )
 
     asset = review_selectors.approved_asset_by_public_id(public_id=delivery.public_id)
@@ -74,27 +92,38 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
     accept = request.headers.get("Accept", "")
     try:
         output_format, negotiated = services.resolve_format(asset=asset, delivery=delivery, accept=accept)
-        variant = services.variant_get_or_render(asset=asset, delivery=delivery, output_format=output_format)
+        variant, data = _variant_and_data(
+            request.headers.get("If-None-Match", ""),
+            asset=asset,
+            delivery=delivery,
+            output_format=output_format,
+            client=client_ip_address(request) or "-",
+        )
     except TransformationError as error:  # includes the render limits
         return _plain(400, f"Bad transformation: {error}")
+    except services.RenderRateError as error:
+        return _plain(
+            429,
+            "Too many new image variants requested from this address; retry later.",
+            Retry_After=str(error.retry_after),
+        )
     except services.RenderCapacityError:
         return _plain(503, "Busy rendering other images; retry in a moment.", Retry_After="1")
+    except services.NotDeliverableError:
+        return _plain(404, f"No approved image with public id {delivery.public_id!r}.")
     except SourceImageError:
         logger.exception("Stored image %s cannot be rendered", asset.pk)
         return _plain(500, "The stored image could not be rendered.")
 
-    etag = f'"{variant.etag}"'
     if delivery.version is not None:
         cache_control = f"public, max-age={settings.STUDIO_DELIVERY_IMMUTABLE_MAX_AGE}, immutable"
     else:
         cache_control = f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}"
 
-    if_none_match = request.headers.get("If-None-Match", "")
-    if etag in {tag.strip() for tag in if_none_match.split(",")} or if_none_match.strip() == "*":
+    etag = f'"{variant.etag}"'
+    if data is None:
         response: HttpResponseBase = HttpResponseNotModified()
     else:
-        with variant.file.open("rb") as handle:
-            data = handle.read()
         response = HttpResponse(data, content_type=variant.content_type)
         response["Content-Length"] = str(len(data))
     response["ETag"] = etag

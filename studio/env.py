@@ -44,3 +44,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, int] | None:
+    """``"30/minute"`` -> ``(30, 60)``: requests and the period's seconds; ``None`` when empty or ``0`` (off).
+
+    The period is ``second``, ``minute``, ``hour`` or ``day`` (or its first letter); raises ``ValueError``.
+    """
+    text = text.strip().lower()
+    if text in ("", "0"):
+        return None
+    count, _, period = text.partition("/")
+    seconds = next((s for name, s in _RATE_PERIODS.items() if period.strip() in (name, name[0])), None)
+    if not count.strip().isascii() or not count.strip().isdigit() or seconds is None:
+        raise ValueError(f"{text!r} is not a rate: write requests/period, e.g. 30/minute (or 0 for no limit)")
+    if int(count) == 0:
+        return None
+    return int(count), seconds

@@ -34,6 +34,14 @@ def media_root(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Each test starts with no counters in the cache (the delivery render rate counts per client)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def test_models_offered(settings) -> None:
     """Offer the test-only `tiny` model in forms, as STUDIO_TEST_MODELS=1 does; users never see it."""
     settings.STUDIO_TEST_MODELS = True
