@@ -5,19 +5,22 @@ media, all under ``var/``. Set ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``STU
 services; set ``STUDIO_PRODUCTION=1`` and the secrets it asks for before exposing Studio to anyone.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.env import env_bool, env_int, env_list, env_str
+from studio.env import env_bool, env_int, env_list, env_str, parse_rate
+from studio.local_secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("STUDIO_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 # --- Core / security -------------------------------------------------------------------------------------
 PRODUCTION = env_bool("STUDIO_PRODUCTION", False)
-DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Off unless asked for (DJANGO_DEBUG=1): a debug 404 lists every URL pattern to whoever asks.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 if PRODUCTION:
     # No defaults here: a production deployment without these must not start.
@@ -28,7 +31,9 @@ if PRODUCTION:
     if len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
 else:
-    SECRET_KEY = env_str("DJANGO_SECRET_KEY", "studio-insecure-development-key-do-not-use-in-production")
+    # A random key made on the first start and kept in var/secret_key (0600), never a public default: the
+    # delivery signing key is derived from it, and a known key would let anyone sign any transformation.
+    SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or local_secret_key(VAR_DIR / "secret_key")
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -36,7 +41,20 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# HTTPS: in production browsers are told to use it for a year and plain HTTP is redirected. Behind a proxy
+# that terminates TLS, set STUDIO_TLS_PROXY=1 so its X-Forwarded-Proto says whether the request was HTTPS
+# (only then: a client could send the header itself), or the redirect would loop.
+SECURE_HSTS_SECONDS = env_int("STUDIO_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("STUDIO_SSL_REDIRECT", PRODUCTION)
+# Preloading commits the whole registered domain to HTTPS in every browser, for months: the domain's owner
+# decides that, not Studio, so the deploy check's reminder about it (W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("STUDIO_TLS_PROXY", False) else None
+# How many proxies in front of Studio append to X-Forwarded-For; 0 (the default) ignores the header, which
+# anyone can send. Login throttling (below) counts failures per client address.
+STUDIO_TRUSTED_PROXY_COUNT = env_int("STUDIO_TRUSTED_PROXY_COUNT", 0)
 
 # --- Applications ----------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -46,6 +64,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "django_htmx",
     "template_partials",
     "studio",
@@ -56,6 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -105,6 +129,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache -----------------------------------------------------------------------------------------------
+# Per-process memory by default; several web processes need a shared cache for their limits (the delivery
+# render rate) to add up: STUDIO_CACHE_URL=redis://127.0.0.1:6379/1.
+_cache_url = env_str("STUDIO_CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # --- Auth ------------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -112,9 +146,49 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out login before the password is even checked; ModelBackend does the checking.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login throttling (django-axes, on /login/ and /admin/login/) -----------------------------------------
+# Failures are counted per username *and* client address together: an attacker gets a few guesses per
+# account from each address, but cannot lock a colleague out from everywhere by typing their name wrong on
+# purpose, and one office behind a shared address is not locked out by one person's typos. Guessing one
+# account from many addresses is what the password validators above are for.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STUDIO_LOGIN_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "studio.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "studio.views.client_ip_address"
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured(
+        "STUDIO_LOGIN_FAILURE_LIMIT and STUDIO_LOGIN_COOLOFF_MINUTES must be 1 or more."
+    )
+
+# --- Content Security Policy (django-csp) ----------------------------------------------------------------
+# The app's own pages load scripts and styles from Studio only. Responses that set their own policy (the
+# delivery images: default-src 'none') keep it; django-csp leaves an existing header alone.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Style *attributes* only: the refine and compare views size their frame with
+        # style="--ratio: W / H" from the asset's dimensions. <style> elements stay blocked (style-src).
+        "style-src-attr": ["'unsafe-inline'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 
 # --- i18n ------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -125,7 +199,12 @@ USE_TZ = True
 # --- Files -----------------------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT", str(VAR_DIR / "static")))
+# WhiteNoise serves static files whatever DEBUG says. Outside production it finds them where they are, so
+# `make run` needs no collectstatic; production serves what `manage.py collectstatic` put in STATIC_ROOT.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one.
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(VAR_DIR / "media")))
 
@@ -150,7 +229,12 @@ else:
     raise ImproperlyConfigured(f"STUDIO_STORAGE must be 'local' or 's3', not {STUDIO_STORAGE!r}.")
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Production: hashed names (browsers cache them for a year) and compressed copies, from collectstatic.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 # Uploads and imports are bounded; anything bigger is refused before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -260,6 +344,24 @@ STUDIO_DELIVERY_MAX_SOURCE_PIXELS = env_int("STUDIO_DELIVERY_MAX_SOURCE_PIXELS",
 STUDIO_DELIVERY_MAX_RENDERS = env_int("STUDIO_DELIVERY_MAX_RENDERS", 4)
 # Seconds a request may wait for a free render slot before that 503.
 STUDIO_DELIVERY_RENDER_WAIT = env_int("STUDIO_DELIVERY_RENDER_WAIT", 3)
+# Renders of new variants (cache misses) per client address, as "<count>/<second|minute|hour|day>"; over it
+# the client gets 429 with Retry-After. Cached variants are never limited. 0 or empty turns it off. Counted
+# in CACHES (below): several web processes need a shared one. Behind a proxy or CDN, set
+# STUDIO_TRUSTED_PROXY_COUNT so the client, not the proxy, is counted.
+STUDIO_DELIVERY_RENDER_RATE = env_str("STUDIO_DELIVERY_RENDER_RATE", "60/minute")
+try:
+    parse_rate(STUDIO_DELIVERY_RENDER_RATE)
+except ValueError as error:
+    raise ImproperlyConfigured(f"STUDIO_DELIVERY_RENDER_RATE: {error}.") from error
+# Caps on the variant store: variants kept per asset, and bytes kept in all. Past either, the least recently
+# used variants are deleted (they render again when next asked for). 0 turns a cap off.
+STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET = env_int("STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET", 50)
+STUDIO_DELIVERY_MAX_STORE_BYTES = env_int("STUDIO_DELIVERY_MAX_STORE_BYTES", 5 * 1024**3)
+if STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET < 0 or STUDIO_DELIVERY_MAX_STORE_BYTES < 0:
+    raise ImproperlyConfigured(
+        "STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET and STUDIO_DELIVERY_MAX_STORE_BYTES must be 0 (no cap) "
+        "or more."
+    )
 STUDIO_DELIVERY_IMMUTABLE_MAX_AGE = 365 * 24 * 3600
 
 LOGGING = {
@@ -268,5 +370,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("STUDIO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes.apps announces itself on every start; failed logins (axes.handlers) still log as warnings.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }

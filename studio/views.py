@@ -1,6 +1,7 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
 
 @login_required
@@ -10,3 +11,38 @@ def home(request: HttpRequest) -> HttpResponse:
     ):
         return redirect("review:queue")
     return redirect("generation:create")
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
+) -> HttpResponse:
+    """The page django-axes shows for a locked-out login, on /login/ and /admin/login/ alike."""
+    cooloff_seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {
+            "cooloff_minutes": max(1, round(cooloff_seconds / 60)),
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+        },
+        status=429,
+    )
+    # Every attempt during the lock-out starts the wait again, so the full cool-off is the honest answer.
+    response["Retry-After"] = str(cooloff_seconds)
+    return response
+
+
+def client_ip_address(request: HttpRequest) -> str | None:
+    """The client's address for login throttling: REMOTE_ADDR, or the X-Forwarded-For entry our own proxy
+    added when STUDIO_TRUSTED_PROXY_COUNT says there are proxies in front of Studio.
+
+    Each proxy appends the address it saw, so with N trusted proxies the client is the N-th entry from the
+    right; anything further left came from the client and could say anything.
+    """
+    proxies = settings.STUDIO_TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR")
