@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import struct
+import unicodedata
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ def asset_import(
                 height=cleaned.height,
                 byte_size=len(cleaned.data),
                 ai_generated=cleaned.ai_generated,
-                title=PurePath(filename).stem[:200],
+                title=_title_from(filename),
                 campaign=campaign.strip()[:200],
                 product=product.strip()[:200],
             )
@@ -137,6 +138,13 @@ def asset_import(
         default_storage.delete(name)  # no row, so the file would be an orphan
         raise
     return asset
+
+
+def _title_from(filename: str) -> str:
+    """The file's name without its extension, minus control and invisible format characters: a
+    right-to-left override would make "invoice\u202egnp.exe" read as "invoiceexe.png" wherever it is shown."""
+    stem = PurePath(filename).stem
+    return "".join(char for char in stem if unicodedata.category(char) not in {"Cc", "Cf"})[:200]
 
 
 def _clean(data: bytes, filename: str) -> _Cleaned:

@@ -144,16 +144,27 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
 def checked_safe(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = _get_asset(request, asset_id)
     form = CommentForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    url = reverse("review:asset", args=[asset_id])
+    if request.POST.get("from") == "queue":
+        url = f"{url}?from=queue"
+    if not form.is_valid():
+        messages.error(request, _comment_refused(form))
+        return redirect(url)
     try:
-        services.asset_review_mark_checked_safe(asset=asset, actor=request.user, comment=comment)
+        services.asset_review_mark_checked_safe(
+            asset=asset, actor=request.user, comment=form.cleaned_data["comment"]
+        )
         messages.success(request, "Marked checked, safe: it can be approved now.")
     except services.ReviewPermissionError as error:
         raise PermissionDenied(str(error)) from error
     except services.ReviewError as error:
         messages.error(request, str(error))
-    url = reverse("review:asset", args=[asset_id])
-    return redirect(f"{url}?from=queue" if request.POST.get("from") == "queue" else url)
+    return redirect(url)
+
+
+def _comment_refused(form: CommentForm) -> str:
+    # Acting without the comment would record the step with the reviewer's words silently dropped.
+    return "Nothing was changed: the comment was refused. " + " ".join(form.errors.get("comment", []))
 
 
 # Spreadsheets run a cell that starts with one of these as a formula; comments and prompts are user text.
@@ -196,9 +207,11 @@ def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
 def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = _get_asset(request, asset_id)
     form = CommentForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    if not form.is_valid():
+        messages.error(request, _comment_refused(form))
+        return redirect("review:asset", asset_id=asset_id)
     try:
-        services.asset_review_submit(asset=asset, actor=request.user, comment=comment)
+        services.asset_review_submit(asset=asset, actor=request.user, comment=form.cleaned_data["comment"])
         messages.success(request, "Submitted for review.")
     except services.ReviewPermissionError as error:
         raise PermissionDenied(str(error)) from error
@@ -212,9 +225,11 @@ def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
 def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = _get_asset(request, asset_id)
     form = CommentForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    if not form.is_valid():
+        messages.error(request, _comment_refused(form))
+        return redirect("review:asset", asset_id=asset_id)
     try:
-        services.asset_review_revoke(asset=asset, actor=request.user, comment=comment)
+        services.asset_review_revoke(asset=asset, actor=request.user, comment=form.cleaned_data["comment"])
         messages.success(request, "Approval revoked: its delivery URLs now answer 404.")
     except services.ReviewPermissionError as error:
         raise PermissionDenied(str(error)) from error
