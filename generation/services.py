@@ -28,7 +28,7 @@ from generation.engine.refine import (
     plan_total_steps,
     run_refine,
 )
-from generation.engine.registry import UnknownModelError, default_model, get_model
+from generation.engine.registry import ModelSpec, UnknownModelError, default_model, get_model
 from generation.engine.runner import GenerationCanceledError, TextToImageJob
 from generation.engine.safety import check_images
 from generation.imagefile import encode_png
@@ -202,7 +202,7 @@ def refine_request_create(
 @dataclass(frozen=True)
 class RefinePlan:
     job: RefineJob
-    spec: object  # ModelSpec, or None for operations that need no diffusion model
+    spec: ModelSpec | None  # None for operations that need no diffusion model
     mask: Image.Image | None
     size: tuple[int, int]
     options: dict
@@ -212,7 +212,7 @@ class RefinePlan:
 
 @dataclass(frozen=True)
 class SourceOrigin:
-    """How the source image was made, when Studio made it: variations and outpainting reuse its prompt."""
+    """How the source image was made, when Studio made it: variations reuse its prompt."""
 
     prompt: str
     negative_prompt: str
@@ -235,7 +235,8 @@ def refine_plan(
 ) -> RefinePlan:
     """Check every part of a refine operation on ``image``, without storing anything.
 
-    The web form, the API and `manage.py refine` all come through here, so each rule has one place.
+    The web form and `manage.py refine` both come through here (an API must too), so each rule has one
+    place.
     """
     operation = ops.OPERATIONS.get(parameters.operation)
     if operation is None or not operation.is_refine:
@@ -292,6 +293,10 @@ def refine_plan(
     guidance = (
         parameters.guidance if parameters.guidance is not None else (spec.default_guidance if spec else 0)
     )
+    if not 1 <= steps <= 100:
+        raise RefineRequestError(f"Steps must be between 1 and 100, not {steps}.")
+    if not 0 <= guidance <= 30:
+        raise RefineRequestError(f"Guidance must be between 0 and 30, not {guidance:g}.")
     seed = parameters.seed if parameters.seed is not None else secrets.randbelow(MAX_SEED - 4)
     if not 0 <= seed <= MAX_SEED - 4:
         raise RefineRequestError(f"The seed must be between 0 and {MAX_SEED - 4}.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -455,8 +455,3 @@ _RUNNERS = {
     ops.UPSCALE: _upscale,
     ops.RESTORE: _restore,
 }
-
-
-def with_defaults(job: RefineJob) -> RefineJob:
-    """The job with its operation's default strength written in, to store with the results."""
-    return replace(job, strength=job.effective_strength)
