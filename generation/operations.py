@@ -143,8 +143,16 @@ BY_CLI_NAME = {operation.cli_name: operation for operation in OPERATIONS.values(
 IMPORT = "import"
 UPLOAD = "upload"
 
-REQUEST_OPERATION_CHOICES = [(key, operation.label) for key, operation in OPERATIONS.items()]
-ASSET_OPERATION_CHOICES = [*REQUEST_OPERATION_CHOICES, (IMPORT, "Imported"), (UPLOAD, "Uploaded")]
+# For the models' TextChoices: (member name, (stored value, label)), e.g. Asset.Operation.UPLOAD.
+REQUEST_OPERATION_MEMBERS = [
+    ("TEXT_TO_IMAGE" if key == TEXT2IMG else key.upper(), (key, operation.label))
+    for key, operation in OPERATIONS.items()
+]
+ASSET_OPERATION_MEMBERS = [
+    *REQUEST_OPERATION_MEMBERS,
+    ("IMPORT", (IMPORT, "Imported")),
+    ("UPLOAD", (UPLOAD, "Uploaded")),
+]
 
 # Outpainting targets offered by name; any W:H of positive numbers is accepted too.
 OUTPAINT_ASPECTS = {"16:9": 16 / 9, "1:1": 1.0, "9:16": 9 / 16, "4:5": 4 / 5, "1.91:1": 1.91}

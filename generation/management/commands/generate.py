@@ -109,7 +109,7 @@ class Command(BaseCommand):
                 guidance=guidance,
             )
             label = f"images {first + 1}-{first + job.num_images} of {count}"
-            images = generate_images(spec, job, self._progress_reporter(label))
+            images = generate_images(spec, job, progress_reporter(self, label))
             safety = check_images(spec, images)
             for image, image_seed, safety_flag in zip(images, job.image_seeds(), safety, strict=True):
                 parameters = image_file_parameters(
@@ -138,19 +138,6 @@ class Command(BaseCommand):
                 written.append(path)
                 self.stdout.write(str(path))
         self.stderr.write(f"Wrote {len(written)} image(s) to {out}.")
-
-    def _progress_reporter(self, label: str):
-        interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-
-        def report(step: int, total: int) -> bool:
-            if interactive:
-                self.stderr.write(f"{label}: step {step}/{total}", ending="\n" if step == total else "\r")
-            elif step == total or step % max(1, total // 4) == 0:
-                # A log gets a few lines, not one per step.
-                self.stderr.write(f"{label}: step {step}/{total}")
-            return True
-
-        return report
 
 
 def _model(key: str) -> ModelSpec:
@@ -214,3 +201,19 @@ def _write_new(folder: Path, stem: str, data: bytes) -> Path:
             raise CommandError(f"Cannot write {path}: {error.strerror or error}.") from None
         return path
     raise CommandError(f"Too many files named {stem}*.png in {folder}.")
+
+
+def progress_reporter(command: BaseCommand, label: str):
+    """A StepReporter that writes progress to the command's stderr: one updating line on a terminal, a
+    few lines in a log (`generate` and `refine` alike)."""
+    interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+    def report(step: int, total: int) -> bool:
+        if interactive:
+            command.stderr.write(f"{label}: step {step}/{total}", ending="\n" if step == total else "\r")
+        elif step == total or step % max(1, total // 4) == 0:
+            # A log gets a few lines, not one per step.
+            command.stderr.write(f"{label}: step {step}/{total}")
+        return True
+
+    return report

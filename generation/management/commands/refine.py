@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from generation.engine.refine import RefineError, run_refine
 from generation.engine.registry import default_model
 from generation.engine.safety import check_images
 from generation.imagefile import encode_png
-from generation.management.commands.generate import _writable_folder, _write_new
+from generation.management.commands.generate import _writable_folder, _write_new, progress_reporter
 from generation.moderation import describe_flags
 from generation.services import (
     RefineParameters,
@@ -127,7 +126,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
             upscaler = upscaler_description(spec)
         try:
-            images = run_refine(spec, plan.job, image, plan.mask, self._progress_reporter(operation.label))
+            images = run_refine(spec, plan.job, image, plan.mask, progress_reporter(self, operation.label))
         except (RefineError, ModelUnavailableError) as error:
             raise CommandError(str(error)) from None
         checker_spec = spec if spec is not None else default_model()
@@ -158,18 +157,6 @@ class Command(BaseCommand):
             path = _write_new(out, f"{stem}-{seed}" if spec else stem, encode_png(result, embedded).data)
             self.stdout.write(str(path))
         self.stderr.write(f"Wrote {len(images)} image(s) to {out}.")
-
-    def _progress_reporter(self, label: str):
-        interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-
-        def report(step: int, total: int) -> bool:
-            if interactive:
-                self.stderr.write(f"{label}: step {step}/{total}", ending="\n" if step == total else "\r")
-            elif step == total or step % max(1, total // 4) == 0:
-                self.stderr.write(f"{label}: step {step}/{total}")
-            return True
-
-        return report
 
 
 def _read(path: Path, option: str) -> bytes:
