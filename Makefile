@@ -74,16 +74,20 @@ test: $(DEV_STAMP) chromium upscaler-libs
 		echo "skipped: $$problem (the service tests were skipped in pass 1 with that reason)"; \
 	fi
 
-## bench: delivery benchmark (vs bare pyvips, Thumbor 7.8, nginx), model benchmark (prompt adherence, speed) and
-## refine benchmark (each refine operation's speed and checked quality); writes var/bench/*.md.
-## BENCH=delivery, BENCH=model or BENCH=refine runs only one; MODEL_BENCH_ARGS / REFINE_BENCH_ARGS pass options.
+## bench: delivery benchmark (vs bare pyvips, Thumbor 7.8, nginx), model benchmark (prompt adherence, speed),
+## refine benchmark (each refine operation's speed and checked quality) and delivery load test (200 connections
+## for 60 s, cached and mixed with cold renders: throughput, latency, 429/503 shedding, no crash); writes
+## var/bench/*.md. BENCH=delivery, BENCH=model, BENCH=refine or BENCH=load runs only one;
+## MODEL_BENCH_ARGS / REFINE_BENCH_ARGS / LOAD_BENCH_ARGS pass options.
 BENCH ?= all
 MODEL_BENCH_ARGS ?=
 REFINE_BENCH_ARGS ?=
+LOAD_BENCH_ARGS ?=
 bench: $(DEV_STAMP) upscaler-libs
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = delivery ]; then $(PY) bench/delivery_bench.py; fi
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = model ]; then $(PY) bench/model_bench.py $(MODEL_BENCH_ARGS); fi
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = refine ]; then $(PY) bench/refine_bench.py $(REFINE_BENCH_ARGS); fi
+	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = load ]; then $(PY) bench/load_bench.py $(LOAD_BENCH_ARGS); fi
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

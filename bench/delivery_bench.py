@@ -293,7 +293,9 @@ def import_source(source: Path):
     return asset
 
 
-def studio_command(port: int) -> tuple[list[str], str]:
+def studio_command(
+    port: int, *, workers: int = STUDIO_WORKERS, threads: int = STUDIO_THREADS
+) -> tuple[list[str], str]:
     python = sys.executable
     try:
         import gunicorn  # noqa: F401
@@ -304,10 +306,10 @@ def studio_command(port: int) -> tuple[list[str], str]:
         )
     command = [
         python, "-m", "gunicorn", "studio.wsgi:application", "--bind", f"{HOST}:{port}",
-        "--workers", str(STUDIO_WORKERS), "--worker-class", "gthread", "--threads", str(STUDIO_THREADS),
+        "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
         "--log-level", "warning",
     ]  # fmt: skip
-    return command, f"gunicorn, {STUDIO_WORKERS} workers x {STUDIO_THREADS} threads (gthread)"
+    return command, f"gunicorn, {workers} workers x {threads} threads (gthread)"
 
 
 def studio_worker_pids(master: subprocess.Popen) -> list[int]:
