@@ -189,6 +189,11 @@ def feathered(mask: Image.Image, *, grow: int, soften: int) -> np.ndarray:
     return np.clip(alpha, 0.0, 1.0)
 
 
+def grown(mask: Image.Image, pixels: int) -> Image.Image:
+    """The mask grown by ``pixels`` (a round brush), still black and white."""
+    return Image.fromarray((feathered(mask, grow=pixels, soften=0) > 0).astype(np.uint8) * 255, "L")
+
+
 def composite(original: Image.Image, generated: Image.Image, alpha: np.ndarray) -> Image.Image:
     """``generated`` where ``alpha`` is 1 and ``original`` where it is 0 (there bit for bit)."""
     base = np.asarray(original.convert("RGB"), dtype=np.float32)
@@ -355,15 +360,21 @@ def outpaint_canvas(
     return (new_width, new_height), (x, y)
 
 
+def new_area_mask(
+    canvas_size: tuple[int, int], offset: tuple[int, int], original_size: tuple[int, int]
+) -> Image.Image:
+    """255 on the canvas's new area, 0 where the original sits."""
+    mask = Image.new("L", canvas_size, 255)
+    mask.paste(0, (*offset, offset[0] + original_size[0], offset[1] + original_size[1]))
+    return mask
+
+
 def place_on_canvas(
     image: Image.Image, canvas_size: tuple[int, int], offset: tuple[int, int]
 ) -> tuple[Image.Image, Image.Image]:
     """The original on the larger canvas, its new area filled from the edges, and the mask of the new area."""
     rgb = image.convert("RGB")
-    canvas = Image.new("RGB", canvas_size)
-    canvas.paste(rgb, offset)
-    mask = Image.new("L", canvas_size, 255)
-    mask.paste(0, (*offset, offset[0] + rgb.width, offset[1] + rgb.height))
+    mask = new_area_mask(canvas_size, offset, rgb.size)
     # Replicate the edges outward first (a fair start), then smooth the new area from them.
     left, top = offset
     right, bottom = canvas_size[0] - rgb.width - left, canvas_size[1] - rgb.height - top

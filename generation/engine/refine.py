@@ -77,17 +77,21 @@ def output_size(job: RefineJob, source_size: tuple[int, int]) -> tuple[int, int]
     """The size the results will have; raises RefineError for options that make no sense on this image."""
     width, height = source_size
     if job.operation == ops.OUTPAINT:
-        try:
-            aspect = masks.parse_aspect(job.aspect) if job.aspect else None
-            size, _ = masks.outpaint_canvas(source_size, aspect=aspect, pad=job.pad, anchor=job.anchor)
-        except ValueError as error:
-            raise RefineError(str(error)) from None
-        return size
+        return _outpaint_layout(job, source_size)[0]
     if job.operation == ops.UPSCALE:
         if job.scale not in ops.UPSCALE_SCALES:
             raise RefineError("Upscale by 2 or 4.")
         return width * job.scale, height * job.scale
     return width, height
+
+
+def _outpaint_layout(job: RefineJob, source_size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The outpainted canvas's size and where the original sits on it; RefineError for bad options."""
+    try:
+        aspect = masks.parse_aspect(job.aspect) if job.aspect else None
+        return masks.outpaint_canvas(source_size, aspect=aspect, pad=job.pad, anchor=job.anchor)
+    except ValueError as error:
+        raise RefineError(str(error)) from None
 
 
 class _Progress:
@@ -139,11 +143,8 @@ def plan_total_steps(
     if operation in (ops.IMG2IMG, ops.VARIATIONS, ops.REPLACE_BACKGROUND):
         return per_run
     if operation == ops.OUTPAINT:
-        size = output_size(job, source.size)
-        aspect = masks.parse_aspect(job.aspect) if job.aspect else None
-        _, offset = masks.outpaint_canvas(source.size, aspect=aspect, pad=job.pad, anchor=job.anchor)
-        new_area = Image.new("L", size, 255)
-        new_area.paste(0, (*offset, offset[0] + source.width, offset[1] + source.height))
+        size, offset = _outpaint_layout(job, source.size)
+        new_area = masks.new_area_mask(size, offset, source.size)
         return per_run * max(1, len(masks.work_regions(new_area, square=bool(spec.native_size))))
     regions = masks.work_regions(mask, square=bool(spec.native_size)) if mask is not None else []
     return per_run * max(1, len(regions))
@@ -321,7 +322,7 @@ def _remove(spec, job, source, mask, progress) -> list[Image.Image]:
     # Painted masks hug the object; its outline, shadow and glow lie just outside. Grow the hole past them,
     # continue the surroundings into it, and let the model only add their texture.
     grow = max(3, round(min(source.size) * REMOVE_GROW))
-    hole = Image.fromarray((masks.feathered(mask, grow=grow, soften=0) > 0).astype(np.uint8) * 255, "L")
+    hole = masks.grown(mask, grow)
     filled = masks.classical_fill(source, hole)
     return _inpaint_regions(
         spec, job, filled, hole, progress, strength=job.effective_strength, keep_colours=True
@@ -359,15 +360,14 @@ def _replace_background(spec, job, source, mask, progress) -> list[Image.Image]:
     results = []
     for plate in plates:
         drawn_subject = masks.find_subject(plate)
-        hole = masks.feathered(masks.union(subject, drawn_subject), grow=grow, soften=0)
-        clean = masks.classical_fill(plate, Image.fromarray((hole > 0).astype(np.uint8) * 255, "L"))
+        hole = masks.grown(masks.union(subject, drawn_subject), grow)
+        clean = masks.classical_fill(plate, hole)
         results.append(masks.composite(clean, source, alpha))
     return results
 
 
 def _outpaint(spec, job, source, _mask, progress) -> list[Image.Image]:
-    aspect = masks.parse_aspect(job.aspect) if job.aspect else None
-    size, offset = masks.outpaint_canvas(source.size, aspect=aspect, pad=job.pad, anchor=job.anchor)
+    size, offset = _outpaint_layout(job, source.size)
     start, new_area = masks.place_on_canvas(source, size, offset)
     results = _inpaint_regions(
         spec,
