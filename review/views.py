@@ -4,27 +4,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation import selectors as generation_selectors
-from generation.models import Asset
-from generation.views import refine_page
+from generation.views import get_visible_asset, refine_page
 from review import selectors, services
 from review.forms import BulkDecisionForm, CommentForm, DecisionForm
 from review.models import AssetReview, ReviewState
 from review.panels import render_asset_panels
-
-
-def _get_asset(request: HttpRequest, asset_id: int) -> Asset:
-    """The asset if this user may see it (their own, or everyone's for reviewers and admins), else 404."""
-    asset = generation_selectors.asset_get_visible(user=request.user, asset_id=asset_id)
-    if asset is None:
-        raise Http404("No such asset.")
-    return asset
 
 
 @login_required
@@ -52,7 +43,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     from_queue = request.GET.get("from") == "queue"
@@ -97,7 +88,7 @@ def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
     """The Refine page for an asset a reviewer sent back; what it makes is linked to it as its revision."""
     if not request.user.has_perm("generation.add_generationrequest"):
         raise PermissionDenied("Only people who may generate images can revise one.")
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     if review.state != ReviewState.CHANGES_REQUESTED:
         raise PermissionDenied(
@@ -112,7 +103,7 @@ def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose approve, request changes or reject.")
@@ -142,7 +133,7 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def checked_safe(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     form = CommentForm(request.POST)
     url = reverse("review:asset", args=[asset_id])
     if request.POST.get("from") == "queue":
@@ -180,7 +171,7 @@ def _csv_cell(value: str) -> str:
 @require_GET
 def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
     """The asset's review history, decisions and moderation steps, one event a row."""
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     filename = f"asset-{asset.pk}-history.csv"
     response = HttpResponse(
         content_type="text/csv; charset=utf-8",
@@ -205,7 +196,7 @@ def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
         messages.error(request, _comment_refused(form))
@@ -223,7 +214,7 @@ def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = _get_asset(request, asset_id)
+    asset = get_visible_asset(request, asset_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
         messages.error(request, _comment_refused(form))
