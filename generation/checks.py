@@ -11,9 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from generation.engine.pipelines import DTYPES, SINGLE_FILE_PIPELINES
-from generation.engine.registry import KNOWN_KEYS
-from generation.engine.upscale import UPSCALE_FACTORS
-from generation.operations import MODEL_TASKS
+from generation.engine.registry import KNOWN_KEYS, task_and_upscaler_problems
 
 # Options the engine reads from an entry's extra keys: pipelines.py (loading a single checkpoint) and
 # safety.py (the safety checker).
@@ -66,8 +64,7 @@ def model_entry_messages(key: str, entry: object) -> list[CheckMessage]:
     messages.extend(_unknown_key_messages(key, entry))
     messages.extend(_type_messages(key, entry))
     messages.extend(_number_messages(key, entry))
-    messages.extend(_task_messages(key, entry))
-    messages.extend(_upscaler_messages(key, entry))
+    messages.extend(_task_and_upscaler_messages(key, entry))
     messages.extend(_choice_messages(key, entry))
     messages.extend(_path_messages(key, entry))
     return messages
@@ -154,49 +151,12 @@ def _number_messages(key: str, entry: dict) -> list[CheckMessage]:
     return messages
 
 
-def _task_messages(key: str, entry: dict) -> list[CheckMessage]:
-    tasks = entry.get("tasks", MODEL_TASKS)
-    if isinstance(tasks, str) or not isinstance(tasks, list | tuple):
-        return [
-            Error(
-                f"Model {key!r}: 'tasks' must be a list, not {tasks!r}.",
-                hint=f'Write e.g. "tasks": ["{MODEL_TASKS[0]}"] (known: {", ".join(MODEL_TASKS)}).',
-                id="generation.E004",
-            )
-        ]
-    unknown = [task for task in tasks if task not in MODEL_TASKS]
-    if not unknown:
-        return []
+def _task_and_upscaler_messages(key: str, entry: dict) -> list[CheckMessage]:
+    # The registry enforces the same rules when a model is used: one place states them.
     return [
-        Error(
-            f"Model {key!r}: unknown task(s) {', '.join(map(repr, unknown))}.",
-            hint=f"Use only {', '.join(MODEL_TASKS)}.",
-            id="generation.E004",
-        )
+        Error(problem.message, hint=problem.hint, id=problem.id)
+        for problem in task_and_upscaler_problems(key, entry)
     ]
-
-
-def _upscaler_messages(key: str, entry: dict) -> list[CheckMessage]:
-    upscaler = entry.get("upscaler") or ""
-    if not isinstance(upscaler, str) or not upscaler:
-        return []  # a wrong type is reported by _type_messages
-    if upscaler not in UPSCALE_FACTORS:
-        return [
-            Error(
-                f"Model {key!r}: unknown upscaler {upscaler!r}.",
-                hint=f"Use one of {', '.join(UPSCALE_FACTORS)}, or remove the key.",
-                id="generation.E005",
-            )
-        ]
-    if not entry.get("native_size"):
-        return [
-            Error(
-                f"Model {key!r}: an upscaler needs the model's native_size.",
-                hint='Add "native_size" (the side the model renders at, e.g. 64), or remove "upscaler".',
-                id="generation.E005",
-            )
-        ]
-    return []
 
 
 def _choice_messages(key: str, entry: dict) -> list[CheckMessage]:

@@ -112,18 +112,62 @@ def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
         test_only=bool(entry.get("test_only", False)),
         extra={name: value for name, value in entry.items() if name not in KNOWN_KEYS},
     )
-    unknown_tasks = sorted(set(spec.tasks) - set(MODEL_TASKS))
-    if unknown_tasks:
-        raise ImproperlyConfigured(
-            f"Model {key!r}: unknown task(s) {', '.join(unknown_tasks)} (known: {', '.join(MODEL_TASKS)})."
-        )
-    if spec.upscaler and spec.upscaler not in UPSCALE_FACTORS:
-        raise ImproperlyConfigured(
-            f"Model {key!r}: unknown upscaler {spec.upscaler!r} (known: {', '.join(UPSCALE_FACTORS)})."
-        )
-    if spec.upscaler and not spec.native_size:
-        raise ImproperlyConfigured(f"Model {key!r}: an upscaler needs the model's native_size.")
+    problems = task_and_upscaler_problems(key, entry)
+    if problems:
+        raise ImproperlyConfigured(f"{problems[0].message} {problems[0].hint}")
     return spec
+
+
+@dataclass(frozen=True)
+class EntryProblem:
+    id: str  # the system check's id
+    message: str
+    hint: str
+
+
+def task_and_upscaler_problems(key: str, entry: dict) -> list[EntryProblem]:
+    """What is wrong with an entry's tasks and upscaler: refused when the model is used, and reported at
+    start-up by the system checks (generation/checks.py)."""
+    problems: list[EntryProblem] = []
+    tasks = entry.get("tasks", MODEL_TASKS)
+    if isinstance(tasks, str) or not isinstance(tasks, list | tuple):
+        problems.append(
+            EntryProblem(
+                "generation.E004",
+                f"Model {key!r}: 'tasks' must be a list, not {tasks!r}.",
+                f'Write e.g. "tasks": ["{MODEL_TASKS[0]}"] (known: {", ".join(MODEL_TASKS)}).',
+            )
+        )
+        tasks = ()
+    unknown = [task for task in tasks if task not in MODEL_TASKS]
+    if unknown:
+        problems.append(
+            EntryProblem(
+                "generation.E004",
+                f"Model {key!r}: unknown task(s) {', '.join(map(repr, unknown))}.",
+                f"Use only {', '.join(MODEL_TASKS)}.",
+            )
+        )
+    upscaler = entry.get("upscaler") or ""
+    if not isinstance(upscaler, str) or not upscaler:
+        return problems  # a wrong type is the checks' text-type message
+    if upscaler not in UPSCALE_FACTORS:
+        problems.append(
+            EntryProblem(
+                "generation.E005",
+                f"Model {key!r}: unknown upscaler {upscaler!r}.",
+                f"Use one of {', '.join(UPSCALE_FACTORS)}, or remove the key.",
+            )
+        )
+    elif not entry.get("native_size"):
+        problems.append(
+            EntryProblem(
+                "generation.E005",
+                f"Model {key!r}: an upscaler needs the model's native_size.",
+                'Add "native_size" (the side the model renders at, e.g. 64), or remove "upscaler".',
+            )
+        )
+    return problems
 
 
 def get_model(key: str) -> ModelSpec:
