@@ -349,25 +349,10 @@ def refine_plan(
         spec=spec,
         mask=mask,
         size=size,
-        options=_job_options(job),
+        options=job.options(),
         total_steps=plan_total_steps(job, spec, image, mask),
         flags=flags,
     )
-
-
-def _job_options(job: RefineJob) -> dict:
-    options: dict = {}
-    if ops.OPERATIONS[job.operation].uses_model:
-        options["strength"] = job.effective_strength
-    if job.operation == ops.OUTPAINT:
-        options.update(aspect=job.aspect, pad=list(job.pad) if job.pad else None, anchor=job.anchor)
-    elif job.operation == ops.RECOLOR:
-        options["color"] = job.color
-    elif job.operation == ops.UPSCALE:
-        options["scale"] = job.scale
-    elif job.operation == ops.VARIATIONS:
-        options["mode"] = job.mode
-    return options
 
 
 def _source_image(source: Asset) -> Image.Image:
@@ -576,38 +561,38 @@ def _result_title(request: GenerationRequest) -> str:
     return f"{base} ({label.lower()})"[:200]
 
 
-def _run_refine(request: GenerationRequest, report) -> tuple[list, list[int], str]:
-    """Run a refine request: (images, their seeds, what upscaled them)."""
-    operation = ops.OPERATIONS[request.operation]
-    spec = get_model(request.model_key) if operation.uses_model else None
-    if spec is not None:
-        request.scheduler = scheduler_name(spec)
-        GenerationRequest.objects.filter(pk=request.pk).update(scheduler=request.scheduler)
+def _run_refine(request: GenerationRequest, spec: ModelSpec | None, report) -> tuple[list, list[int]]:
+    """Run a refine request: (images, their seeds)."""
     source = _source_image(request.source_asset)
     mask = None
     if request.mask:
         with default_storage.open(request.mask.name, "rb") as handle, Image.open(handle) as stored:
             mask = stored.convert("L")
-    options = request.options or {}
-    job = RefineJob(
+    job = RefineJob.from_options(
         operation=request.operation,
+        options=request.options or {},
         prompt=request.full_prompt,
         negative_prompt=request.full_negative_prompt,
         num_images=request.num_images,
         seed=request.seed,
         steps=request.steps,
         guidance=request.guidance,
-        strength=options.get("strength"),
-        aspect=options.get("aspect") or "",
-        pad=tuple(options["pad"]) if options.get("pad") else None,
-        anchor=options.get("anchor") or "center",
-        color=options.get("color") or "",
-        scale=int(options.get("scale") or 2),
-        mode=options.get("mode") or "img2img",
     )
-    images = run_refine(spec, job, source, mask, report)
-    upscaler = upscaler_description(spec) if spec is not None else ""
-    return images, job.image_seeds(), upscaler
+    return run_refine(spec, job, source, mask, report), job.image_seeds()
+
+
+def _run_text_to_image(request: GenerationRequest, spec: ModelSpec, report) -> tuple[list, list[int]]:
+    job = TextToImageJob(
+        prompt=request.full_prompt or request.prompt,
+        negative_prompt=request.full_negative_prompt,
+        width=request.width,
+        height=request.height,
+        num_images=request.num_images,
+        seed=request.seed,
+        steps=request.steps,
+        guidance=request.guidance,
+    )
+    return generate_images(spec, job, report), job.image_seeds()
 
 
 def generation_request_execute(*, request_id: int) -> str:
@@ -621,37 +606,22 @@ def generation_request_execute(*, request_id: int) -> str:
         return generation_request_report_progress(request_id=request_id, step=step, total=total)
 
     try:
-        if request.operation != ops.TEXT2IMG:
-            images, seeds, upscaler = _run_refine(request, report)
-            checker_spec = get_model(request.model_key) if request.model_key else default_model()
-            generation_request_complete(
-                request=request,
-                images=images,
-                seeds=seeds,
-                upscaler=upscaler,
-                image_flags=check_images(checker_spec, images),
-            )
-            return Status.SUCCEEDED
-        spec = get_model(request.model_key)
-        request.scheduler = scheduler_name(spec)
-        GenerationRequest.objects.filter(pk=request_id).update(scheduler=request.scheduler)
-        job = TextToImageJob(
-            prompt=request.full_prompt or request.prompt,
-            negative_prompt=request.full_negative_prompt,
-            width=request.width,
-            height=request.height,
-            num_images=request.num_images,
-            seed=request.seed,
-            steps=request.steps,
-            guidance=request.guidance,
-        )
-        images = generate_images(spec, job, report)
+        operation = ops.OPERATIONS[request.operation]
+        spec = get_model(request.model_key) if operation.uses_model else None
+        if spec is not None:
+            request.scheduler = scheduler_name(spec)
+            GenerationRequest.objects.filter(pk=request_id).update(scheduler=request.scheduler)
+        if operation.is_refine:
+            images, seeds = _run_refine(request, spec, report)
+        else:
+            images, seeds = _run_text_to_image(request, spec, report)
         generation_request_complete(
             request=request,
             images=images,
-            seeds=job.image_seeds(),
-            upscaler=upscaler_description(spec),
-            image_flags=check_images(spec, images),
+            seeds=seeds,
+            upscaler=upscaler_description(spec) if spec is not None else "",
+            # Operations without a diffusion model are checked by the default model's checker.
+            image_flags=check_images(spec or default_model(), images),
         )
     except GenerationCanceledError:
         _finish(request_id, Status.CANCELED)

@@ -72,6 +72,36 @@ class RefineJob:
     def effective_strength(self) -> float:
         return self.strength if self.strength is not None else DEFAULT_STRENGTH.get(self.operation, 1.0)
 
+    def options(self) -> dict:
+        """The operation's own options, as stored with a request (JSON) and embedded in its images."""
+        options: dict = {}
+        if ops.OPERATIONS[self.operation].uses_model:
+            options["strength"] = self.effective_strength
+        if self.operation == ops.OUTPAINT:
+            options.update(aspect=self.aspect, pad=list(self.pad) if self.pad else None, anchor=self.anchor)
+        elif self.operation == ops.RECOLOR:
+            options["color"] = self.color
+        elif self.operation == ops.UPSCALE:
+            options["scale"] = self.scale
+        elif self.operation == ops.VARIATIONS:
+            options["mode"] = self.mode
+        return options
+
+    @classmethod
+    def from_options(cls, *, operation: str, options: dict, **common) -> RefineJob:
+        """The job back from ``options()``'s stored form and the request's common fields."""
+        return cls(
+            operation=operation,
+            strength=options.get("strength"),
+            aspect=options.get("aspect") or "",
+            pad=tuple(options["pad"]) if options.get("pad") else None,
+            anchor=options.get("anchor") or "center",
+            color=options.get("color") or "",
+            scale=int(options.get("scale") or 2),
+            mode=options.get("mode") or "img2img",
+            **common,
+        )
+
 
 def output_size(job: RefineJob, source_size: tuple[int, int]) -> tuple[int, int]:
     """The size the results will have; raises RefineError for options that make no sense on this image."""
