@@ -42,9 +42,10 @@ run: $(STAMP) upscaler-libs
 	$(PY) manage.py create_demo_accounts
 	$(PY) manage.py run_studio $(HOST):$(PORT)
 
-## worker: one more Celery worker (one per GPU in production: -P solo, a queue per model)
+## worker: one more Celery worker (one per GPU in production, a queue per model): one job at a time in a child
+## process, which the pool replaces when a job is killed for hanging
 worker: $(STAMP)
-	$(PY) -m celery -A studio worker -P solo --loglevel=INFO
+	$(PY) -m celery -A studio worker -P prefork -c 1 --loglevel=INFO
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

@@ -26,6 +26,7 @@ class GenerationRequestAdmin(admin.ModelAdmin):
         "seed",
         "created_by",
         "campaign",
+        "attempts",
         "created_at",
     ]
     list_filter = ["status", "operation", "model_key", "style", "campaign", "created_at"]
@@ -37,6 +38,10 @@ class GenerationRequestAdmin(admin.ModelAdmin):
         "progress_step",
         "progress_total",
         "error",
+        "worker",
+        "heartbeat_at",
+        "attempts",
+        "dispatched_at",
         "full_prompt",
         "full_negative_prompt",
         "model_source",

@@ -1,14 +1,6 @@
 from django.apps import AppConfig
 
 
-def _fail_stale_requests(**_kwargs) -> None:
-    from django.conf import settings
-
-    from generation.services import generation_requests_fail_stale
-
-    generation_requests_fail_stale(older_than_seconds=settings.CELERY_TASK_TIME_LIMIT)
-
-
 class GenerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "generation"
@@ -17,8 +9,10 @@ class GenerationConfig(AppConfig):
         from celery.signals import worker_ready
         from django.core.checks import register
 
-        from generation.checks import check_model_registry
+        from generation.checks import check_job_settings, check_model_registry
+        from generation.jobs import start_sweeper
 
         register(check_model_registry)
-
-        worker_ready.connect(_fail_stale_requests, dispatch_uid="generation-fail-stale-requests", weak=False)
+        register(check_job_settings)
+        # Each worker's main process sweeps for requests whose worker died and for requests never sent.
+        worker_ready.connect(start_sweeper, dispatch_uid="generation-job-sweeper", weak=False)

@@ -220,3 +220,30 @@ def _default_model_messages(models: dict) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def check_job_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """The job lease and time limits (generation/jobs.py) must fit together, or jobs are retried while they
+    still run, or never stopped."""
+    problems = []
+    heartbeat, lease = settings.STUDIO_JOB_HEARTBEAT_SECONDS, settings.STUDIO_JOB_LEASE_SECONDS
+    if lease < 3 * heartbeat:
+        problems.append(
+            Error(
+                f"STUDIO_JOB_LEASE_SECONDS ({lease:g}) must be at least three heartbeats "
+                f"(STUDIO_JOB_HEARTBEAT_SECONDS is {heartbeat:g}), or a live worker's job is taken over.",
+                id="generation.E020",
+            )
+        )
+    soft, hard = settings.STUDIO_JOB_SOFT_TIME_LIMIT, settings.STUDIO_JOB_TIME_LIMIT
+    if hard <= soft:
+        problems.append(
+            Error(
+                f"STUDIO_TASK_TIME_LIMIT ({hard:g} s) must be longer than STUDIO_TASK_SOFT_TIME_LIMIT "
+                f"({soft:g} s): the hard limit is for a job that ignored the soft one.",
+                id="generation.E021",
+            )
+        )
+    if settings.STUDIO_JOB_MAX_ATTEMPTS < 1:
+        problems.append(Error("STUDIO_JOB_MAX_ATTEMPTS must be at least 1.", id="generation.E022"))
+    return problems

@@ -65,6 +65,13 @@ class GenerationRequest(models.Model):
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # The job's lease (generation/jobs.py): the worker process running it, when that worker last showed it
+    # is alive, and how many times a worker has started it. `dispatched_at` is when its message last reached
+    # the broker; empty while it has not, so the workers' sweeper sends it (the outbox).
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -5,18 +5,18 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from PIL import Image, ImageOps
 
+from generation import jobs, selectors
 from generation import operations as ops
-from generation import selectors
 from generation.engine import masks
 from generation.engine.generate import generate_images, scheduler_name, upscaler_description
 from generation.engine.pipelines import ModelUnavailableError
@@ -66,8 +66,6 @@ def generation_request_create(
 
     Raises PromptBlockedError (nothing stored) when a prompt rule blocks the prompt.
     """
-    from generation.tasks import run_generation_request
-
     flags = prompt_flags(prompt=parameters.prompt, negative_prompt=parameters.negative_prompt)
     spec = get_model(parameters.model_key)
     full_prompt, full_negative = compose_prompt(
@@ -96,8 +94,7 @@ def generation_request_create(
         moderation_flags=flags,
     )
     # After commit, or the worker could look for a row it cannot see yet.
-    request_id = request.pk
-    transaction.on_commit(lambda: run_generation_request.delay(request_id))
+    jobs.dispatch_on_commit(request.pk)
     return request
 
 
@@ -155,8 +152,6 @@ def refine_request_create(
     asset a reviewer asked changes on. Raises RefineRequestError (nothing stored) for anything that would
     fail later: an unknown operation, a model that cannot do it, a bad mask or option, a too large result.
     """
-    from generation.tasks import run_generation_request
-
     planned = refine_plan(image=_source_image(source), parameters=parameters, origin=_origin_of(source))
     mask_name = ""
     if planned.mask is not None:
@@ -190,8 +185,7 @@ def refine_request_create(
                 progress_total=planned.total_steps,
                 moderation_flags=planned.flags,
             )
-            request_id = request.pk
-            transaction.on_commit(lambda: run_generation_request.delay(request_id))
+            jobs.dispatch_on_commit(request.pk)
     except Exception:
         if mask_name:
             default_storage.delete(mask_name)
@@ -382,50 +376,78 @@ def _refine_mask(operation: ops.Operation, data: bytes | None, size: tuple[int, 
     return mask
 
 
-def generation_request_claim(*, request_id: int) -> bool:
-    """Move a queued request to running; False when another worker has it or it was canceled."""
-    claimed = GenerationRequest.objects.filter(pk=request_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now(), progress_step=0
-    )
-    return claimed == 1
+def generation_request_claim(*, request_id: int) -> jobs.Lease | None:
+    """Take a queued request for this worker (see generation/jobs.py); None when it is running elsewhere,
+    finished or canceled."""
+    lease = jobs.claim(request_id)
+    if lease is not None:
+        _delete_earlier_attempts(GenerationRequest.objects.get(pk=request_id))
+    return lease
 
 
 def generation_request_report_progress(*, request_id: int, step: int, total: int) -> bool:
-    """Record progress; False when the request should stop (cancel asked, or no longer running)."""
-    updated = GenerationRequest.objects.filter(
-        pk=request_id, status=Status.RUNNING, cancel_requested=False
-    ).update(progress_step=step, progress_total=total)
+    """Record progress (and so a heartbeat); False when the request should stop (cancel asked, or no longer
+    running)."""
+    try:
+        updated = GenerationRequest.objects.filter(
+            pk=request_id, status=Status.RUNNING, cancel_requested=False
+        ).update(progress_step=step, progress_total=total, heartbeat_at=timezone.now())
+    except DatabaseError:
+        # The database is away for a moment (a restart): the job goes on; its result is written at the end,
+        # or, if the database is still away then, the next attempt makes it.
+        logger.warning("Request %s: progress not recorded", request_id, exc_info=True)
+        return True
     return updated == 1
 
 
-def generation_request_cancel(*, request: GenerationRequest) -> bool:
-    """Cancel a queued request at once, or ask a running one to stop at its next step."""
-    now = timezone.now()
-    if GenerationRequest.objects.filter(pk=request.pk, status=Status.QUEUED).update(
-        status=Status.CANCELED, cancel_requested=True, finished_at=now
-    ):
+def generation_request_cancel(*, request: GenerationRequest) -> str:
+    """Cancel a request: "canceled" at once when it is queued or its worker is gone, "stopping" when its
+    worker stops at the next step, "" when it had already finished."""
+    return jobs.cancel(request)
+
+
+METADATA_FIELDS = ("title", "campaign", "product", "channel", "usage_rights")
+
+
+def can_edit_asset_metadata(*, actor: AbstractBaseUser, asset: Asset) -> bool:
+    """Its creator (while they may generate) and whoever may change any asset (admins)."""
+    if actor.has_perm("generation.change_asset"):
         return True
-    return bool(
-        GenerationRequest.objects.filter(pk=request.pk, status=Status.RUNNING).update(cancel_requested=True)
-    )
+    return asset.created_by_id == actor.pk and actor.has_perm("generation.add_generationrequest")
 
 
-def _finish(request_id: int, status: str, error: str = "") -> bool:
-    return (
-        GenerationRequest.objects.filter(pk=request_id, status=Status.RUNNING).update(
-            status=status, error=error[:2000], finished_at=timezone.now()
-        )
-        == 1
-    )
-
-
-def generation_request_fail(*, request_id: int, reason: str) -> bool:
-    return _finish(request_id, Status.FAILED, reason)
+def asset_update_metadata(*, asset: Asset, changes: dict[str, str]) -> Asset:
+    """Write the descriptive fields in ``changes`` (a subset of METADATA_FIELDS), stripped."""
+    unknown = set(changes) - set(METADATA_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}.")
+    for name, value in changes.items():
+        setattr(asset, name, value.strip())
+    if changes:
+        asset.save(update_fields=list(changes))
+    return asset
 
 
 def _storage_key(extension: str, folder: str = "generated") -> str:
     now = timezone.now()
     return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+def _result_key(request: GenerationRequest, attempt: int, index: int) -> str:
+    """Where an attempt stores a result: derived from the request, so the next attempt can find and delete
+    what a killed one left; keyed by a secret, so the names of unapproved images cannot be guessed."""
+    token = salted_hmac("generation.result-key", str(request.pk)).hexdigest()[:24]
+    return f"generated/{request.created_at:%Y/%m}/{token}-{attempt}-{index}.png"
+
+
+def _delete_earlier_attempts(request: GenerationRequest) -> None:
+    for attempt in range(1, request.attempts):
+        for index in range(request.num_images):
+            default_storage.delete(_result_key(request, attempt, index))
+
+
+def _store_result(request: GenerationRequest, index: int, data: bytes) -> str:
+    return default_storage.save(_result_key(request, request.attempts, index), ContentFile(data))
 
 
 def image_file_parameters(
@@ -504,10 +526,11 @@ def generation_request_complete(
             options=request.options,
         )
         encoded.append((encode_png(image, parameters), seed))
-    stored_names = [default_storage.save(_storage_key("png"), ContentFile(item.data)) for item, _ in encoded]
+    stored_names = [_store_result(request, index, item.data) for index, (item, _) in enumerate(encoded)]
     try:
         with transaction.atomic():
-            if not _finish(request.pk, Status.SUCCEEDED):
+            # Under the lease the worker holds: a worker that lost it (taken over, canceled) writes nothing.
+            if not jobs.lease_of(request).finish(Status.SUCCEEDED):
                 raise GenerationCanceledError
             assets = [
                 Asset.objects.create(
@@ -596,14 +619,24 @@ def _run_text_to_image(request: GenerationRequest, spec: ModelSpec, report) -> t
 
 
 def generation_request_execute(*, request_id: int) -> str:
-    """The worker's whole job for one request. Returns the final status."""
-    if not generation_request_claim(request_id=request_id):
-        logger.info("Request %s was not queued (taken, canceled or done); skipping", request_id)
+    """The worker's whole job for one request, under a lease with a heartbeat and a time limit
+    (generation/jobs.py). Returns the final status, or "skipped" when it was not this worker's to run."""
+    lease = generation_request_claim(request_id=request_id)
+    if lease is None:
+        logger.info("Request %s was not queued (running elsewhere, canceled or done); skipping", request_id)
         return "skipped"
+    with jobs.Watch(lease) as watch:
+        return _execute(lease, watch)
+
+
+def _execute(lease: jobs.Lease, watch: jobs.Watch) -> str:
+    request_id = lease.request_id
     request = GenerationRequest.objects.select_related("source_asset").get(pk=request_id)
 
     def report(step: int, total: int) -> bool:
-        return generation_request_report_progress(request_id=request_id, step=step, total=total)
+        return watch.keep_going() and generation_request_report_progress(
+            request_id=request_id, step=step, total=total
+        )
 
     try:
         operation = ops.OPERATIONS[request.operation]
@@ -624,32 +657,29 @@ def generation_request_execute(*, request_id: int) -> str:
             image_flags=check_images(spec or default_model(), images),
         )
     except GenerationCanceledError:
-        _finish(request_id, Status.CANCELED)
+        if watch.lost.is_set():
+            logger.warning("Request %s: this worker lost its lease; another attempt owns it", request_id)
+            return "lost"
+        if watch.expired.is_set():
+            lease.finish(Status.FAILED, jobs.time_limit_reason())
+            return Status.FAILED
+        lease.finish(Status.CANCELED)
         return Status.CANCELED
     except (ModelUnavailableError, RefineError, RefineRequestError) as error:
-        generation_request_fail(request_id=request_id, reason=str(error))
+        lease.finish(Status.FAILED, str(error))
         return Status.FAILED
+    except DatabaseError:
+        # The database went away mid-job: nothing can be recorded now. The lease's heartbeat stops with this
+        # attempt, and the sweeper gives the request to a fresh attempt once the database is back.
+        logger.exception("Request %s: the database failed during the job; it will be retried", request_id)
+        raise
     except Exception:
         # The details (often a long library traceback) go to the worker's log; the user gets what to do.
         logger.exception("Generation request %s failed", request_id)
-        generation_request_fail(
-            request_id=request_id,
-            reason=f"Something went wrong while making the images (request {request_id}). Try again; if it "
+        lease.finish(
+            Status.FAILED,
+            f"Something went wrong while making the images (request {request_id}). Try again; if it "
             "keeps failing, an administrator can find the details in the worker log.",
         )
         return Status.FAILED
     return Status.SUCCEEDED
-
-
-def generation_requests_fail_stale(*, older_than_seconds: int) -> int:
-    """Fail requests left running by a worker that died (killed, out of memory, machine lost).
-
-    Called when a worker starts. Only requests older than the hard task time limit are touched: no live
-    worker can still be running those, so another worker's job in progress is never failed by mistake.
-    """
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return GenerationRequest.objects.filter(status=Status.RUNNING, started_at__lt=cutoff).update(
-        status=Status.FAILED,
-        error="The worker running this request stopped before it finished. Generate again.",
-        finished_at=timezone.now(),
-    )

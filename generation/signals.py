@@ -6,3 +6,7 @@ from django.dispatch import Signal
 # notification, a webhook) belongs in the receiver's own transaction.on_commit. Other apps subscribe so
 # that generation never imports them.
 assets_created = Signal()
+
+# Sent after a request reaches its final status and that commits; kwargs: request_id, status (succeeded,
+# failed or canceled). Sent once per request: only the write that finishes it sends it.
+request_finished = Signal()

@@ -177,6 +177,7 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
         "generation_request": generation_request,
         "assets": generation_request.assets.all(),
         "can_cancel": _can_cancel(request, generation_request),
+        "max_attempts": settings.STUDIO_JOB_MAX_ATTEMPTS,
     }
     template = "generation/request.html#progress" if request.htmx else "generation/request.html"
     return render(request, template, context)
@@ -201,7 +202,10 @@ def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
     generation_request = _get_visible_request(request, request_id)
     if not (generation_request.created_by_id == request.user.pk or request.user.is_superuser):
         raise PermissionDenied("Only the person who started a generation can cancel it.")
-    if services.generation_request_cancel(request=generation_request):
+    outcome = services.generation_request_cancel(request=generation_request)
+    if outcome == "canceled":
+        messages.info(request, "Canceled.")
+    elif outcome == "stopping":
         messages.info(request, "Canceling: the generation stops after its current step.")
     else:
         messages.info(request, "This generation had already finished; there was nothing to cancel.")

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.env import env_bool, env_int, env_list, env_str, parse_rate
+from studio.env import env_bool, env_int, env_list, env_seconds, env_str, parse_rate
 from studio.local_secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "studio.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -114,7 +115,11 @@ TEMPLATES = [
 SQLITE_PATH = VAR_DIR / "studio.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"), conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)
+        env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection is checked before a request reuses it, so one broken by a database restart is
+        # replaced instead of failing that request.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -255,15 +260,56 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Fail fast when Redis is down, so a request made then goes to the outbox (generation/jobs.py) at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Generation is bounded by steps and size; these limits are a last resort against a stuck pipeline.
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("STUDIO_TASK_SOFT_TIME_LIMIT", 30 * 60)
-CELERY_TASK_TIME_LIMIT = env_int("STUDIO_TASK_TIME_LIMIT", 35 * 60)
+# A message is acknowledged when its job ends, and given back to the broker when the process running it dies,
+# so another process runs it (the lease in generation/jobs.py makes the second delivery safe).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# How long the pool waits for a result from a process that died before it calls the job lost and hands the
+# message back. Studio keeps no task results (jobs report through the database), so waiting only delays the
+# retry; the default is 10 s.
+CELERY_WORKER_LOST_WAIT = 1.0
+# A job goes on when the worker's broker connection drops: it reports through the database, and a second
+# delivery of its message after the broker returns is skipped by the lease.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("STUDIO_CELERY_EAGER", False)
+# A worker whose broker goes away keeps reconnecting, however long the outage; sending gives up after about
+# a second, and the request waits in the outbox instead.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+
+# --- Jobs (generation/jobs.py) ---------------------------------------------------------------------------
+# A running job's worker refreshes its heartbeat every STUDIO_JOB_HEARTBEAT_SECONDS; a lease whose heartbeat
+# is older than STUDIO_JOB_LEASE_SECONDS is dead and its request goes back to the queue, up to
+# STUDIO_JOB_MAX_ATTEMPTS attempts. Each worker's sweeper looks for dead leases and unsent requests every
+# STUDIO_JOB_SWEEP_SECONDS, and sends again a request still queued STUDIO_JOB_REDISPATCH_SECONDS after its
+# message was sent (a broker that lost it).
+STUDIO_JOB_HEARTBEAT_SECONDS = env_seconds("STUDIO_JOB_HEARTBEAT_SECONDS", 5.0)
+STUDIO_JOB_LEASE_SECONDS = env_seconds("STUDIO_JOB_LEASE_SECONDS", 30.0)
+STUDIO_JOB_MAX_ATTEMPTS = env_int("STUDIO_JOB_MAX_ATTEMPTS", 3)
+STUDIO_JOB_SWEEP_SECONDS = env_seconds("STUDIO_JOB_SWEEP_SECONDS", 10.0)
+STUDIO_JOB_OUTBOX_GRACE_SECONDS = env_seconds("STUDIO_JOB_OUTBOX_GRACE_SECONDS", 5.0)
+STUDIO_JOB_REDISPATCH_SECONDS = env_seconds("STUDIO_JOB_REDISPATCH_SECONDS", 15 * 60)
+# Time limits, enforced by the worker's own watchdog whatever the pool: past the soft limit a job stops at
+# its next step and fails with the reason; past the hard limit (a job stuck inside a library call) it is
+# failed and its process killed, and the prefork pool starts a fresh one. Celery's own hard limit stays as
+# a backstop behind them.
+STUDIO_JOB_SOFT_TIME_LIMIT = env_seconds("STUDIO_TASK_SOFT_TIME_LIMIT", 30 * 60)
+STUDIO_JOB_TIME_LIMIT = env_seconds("STUDIO_TASK_TIME_LIMIT", 35 * 60)
+CELERY_TASK_TIME_LIMIT = int(STUDIO_JOB_TIME_LIMIT) + 120
 
 # --- Generation ------------------------------------------------------------------------------------------
 # Model registry: key -> where the weights are (a hub id, a local diffusers folder or a single

@@ -156,17 +156,9 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tiny_model_dir, media_root):
-    """A real Celery worker in its own process, on this pass's broker and the test database."""
-    import subprocess
-    import sys
-
-    from studio.celery import app
-
-    app.control.purge()  # messages left by an earlier run must not reach this worker
-    env = {
-        **os.environ,
+def worker_env(media_root) -> dict[str, str]:
+    """The environment that points a worker process at this test's database, broker, media and models."""
+    return {
         "DATABASE_URL": database_url_for_subprocess(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "STUDIO_VAR_DIR": str(settings.VAR_DIR),
@@ -174,38 +166,21 @@ def celery_worker_process(transactional_db, tiny_model_dir, media_root):
         "STUDIO_TORCH_THREADS": "1",
         "STUDIO_TEST_MODELS": "1",
     }
-    log_path = media_root.parent / "worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "studio",
-                "worker",
-                "-P",
-                "solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tiny_model_dir, media_root):
+    """A real Celery worker in its own process, on this pass's broker and the test database."""
+    from studio.celery import app
+    from tests.workers import Worker
+
+    app.control.purge()  # messages left by an earlier run must not reach this worker
+    worker = Worker(env=worker_env(media_root), log_path=media_root.parent / "worker.log").start()
     try:
-        yield worker
+        yield worker.process
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        print(log_path.read_text(errors="replace")[-4000:])
+        worker.stop()
+        print(worker.log_tail())
 
 
 def wait_for(predicate, *, timeout: float = 120.0, interval: float = 0.25):

@@ -159,8 +159,8 @@ def test_same_seed_gives_the_same_image(marketer, tiny_model_dir, monkeypatch):
 def test_a_request_is_claimed_only_once(marketer, monkeypatch):
     monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
     request = services.generation_request_create(user=marketer, parameters=_parameters())
-    assert services.generation_request_claim(request_id=request.pk) is True
-    assert services.generation_request_claim(request_id=request.pk) is False
+    assert services.generation_request_claim(request_id=request.pk) is not None
+    assert services.generation_request_claim(request_id=request.pk) is None
     assert services.generation_request_execute(request_id=request.pk) == "skipped"
 
 
@@ -274,7 +274,7 @@ def test_concurrent_claims_on_postgresql_let_exactly_one_worker_win(marketer, mo
     def claim() -> None:
         barrier.wait()
         try:
-            results.append(services.generation_request_claim(request_id=request.pk))
+            results.append(services.generation_request_claim(request_id=request.pk) is not None)
         finally:
             connection.close()
 

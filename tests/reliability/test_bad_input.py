@@ -1,18 +1,14 @@
 """Bad input gets a clear 4xx and changes nothing; it never gets a 500."""
 
-from datetime import timedelta
-
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from delivery.models import Variant
 from generation.models import GenerationRequest
-from generation.services import generation_requests_fail_stale
 
 PATH_ALPHABET = st.sampled_from(
     [*list("abcwhgqfx_,:./-0123456789"), "c_fill", "w_", "t_", "s--", "v1", "%00", "..", "é"]
@@ -70,31 +66,6 @@ def test_any_generate_form_input_is_accepted_or_a_400(client, marketer, monkeypa
 def test_unknown_objects_are_404_not_500(client, reviewer, url):
     client.force_login(reviewer)
     assert client.get(url).status_code == 404
-
-
-@pytest.mark.django_db
-def test_requests_left_running_by_a_dead_worker_are_failed_with_a_reason(marketer):
-    def running(started_minutes_ago: int) -> GenerationRequest:
-        return GenerationRequest.objects.create(
-            created_by=marketer,
-            prompt="p",
-            model_key="tiny",
-            width=64,
-            height=64,
-            seed=1,
-            steps=2,
-            guidance=1,
-            status=GenerationRequest.Status.RUNNING,
-            started_at=timezone.now() - timedelta(minutes=started_minutes_ago),
-        )
-
-    stale, fresh = running(60), running(1)
-    assert generation_requests_fail_stale(older_than_seconds=35 * 60) == 1
-    stale.refresh_from_db()
-    fresh.refresh_from_db()
-    assert stale.status == GenerationRequest.Status.FAILED
-    assert "stopped before it finished" in stale.error
-    assert fresh.status == GenerationRequest.Status.RUNNING
 
 
 PARAMETER = st.one_of(

@@ -25,7 +25,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport: str, **options) -> None:
         commands = [
-            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-P", "solo", "--loglevel=INFO"],
+            # One job at a time in a child process: when a job hangs or is killed, the pool starts a new one.
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "studio",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "1",
+                "--loglevel=INFO",
+            ],
             [sys.executable, "manage.py", "runserver", "--noreload", addrport],
         ]
         processes = [
