@@ -16,7 +16,7 @@ TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL := redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format worker bench install chromium upscaler-libs clean
+.PHONY: run test lint format worker bench install chromium nginx upscaler-libs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ worker: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# Debian's nginx, for the deployment test (tests/deploy/), which runs the recipe in deploy/.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
+
 # The native libraries Real-ESRGAN's ncnn build loads (Vulkan loader, LLVM OpenMP); without them Studio still
 # upscales, with a Lanczos resize, and logs a warning.
 upscaler-libs:
@@ -61,7 +65,7 @@ upscaler-libs:
 	fi
 
 ## test: the whole suite, on embedded defaults and then against PostgreSQL and Redis
-test: $(DEV_STAMP) chromium upscaler-libs
+test: $(DEV_STAMP) chromium nginx upscaler-libs
 	@echo "== pass 1 of 2: embedded defaults (SQLite in WAL mode, Celery over the filesystem transport) =="
 	env -u DATABASE_URL -u CELERY_BROKER_URL STUDIO_TEST_PASS=embedded STUDIO_VAR_DIR=$(CURDIR)/var/test-embedded \
 		$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,70 @@
+"""The files in deploy/ agree with each other: the Procfile's commands are the ones systemd and Compose run,
+and the nginx template's variables are the ones Compose and the deployment test fill in.
+
+tests/deploy/test_deployment.py runs the Procfile and the nginx template for real; Docker is not available
+on the machines that run the tests, so Compose and systemd are held to the same commands by these checks.
+"""
+
+import re
+import shlex
+
+import yaml
+
+from tests.reliability.servers import BASE_DIR
+
+DEPLOY = BASE_DIR / "deploy"
+
+
+def _procfile() -> dict[str, list[str]]:
+    lines = (DEPLOY / "Procfile").read_text().splitlines()
+    return {
+        name: shlex.split(command)
+        for name, command in (line.split(": ", 1) for line in lines if re.match(r"^\w+: ", line))
+    }
+
+
+def _without_bind(command: list[str]) -> list[str]:
+    """The command with its --bind address left out (each runner binds where it needs)."""
+    if "--bind" in command:
+        at = command.index("--bind")
+        return command[:at] + command[at + 2 :]
+    return command
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_compose_runs_the_procfile_commands():
+    procfile, services = _procfile(), _compose()["services"]
+    assert _without_bind(shlex.split(services["web"]["command"])) == _without_bind(procfile["web"])
+    assert shlex.split(services["worker"]["command"]) == procfile["worker"]
+
+
+def test_systemd_runs_the_procfile_commands():
+    procfile = _procfile()
+    for unit, name in (("studio-web.service", "web"), ("studio-worker@.service", "worker")):
+        [exec_start] = re.findall(r"^ExecStart=(.+)$", (DEPLOY / "systemd" / unit).read_text(), re.MULTILINE)
+        command = shlex.split(exec_start)
+        assert command[0] == f"/srv/studio/.venv/bin/{procfile[name][0]}"
+        # The worker unit adds a hostname per GPU; everything else is the Procfile's command.
+        command = [part for part in command[1:] if not part.startswith("--hostname=")]
+        assert command == procfile[name][1:], unit
+
+
+def test_the_nginx_template_variables_are_the_ones_compose_sets():
+    template = (DEPLOY / "nginx" / "studio.conf.template").read_text()
+    used = set(re.findall(r"\$\{(STUDIO_\w+)\}", template.split("upstream", 1)[1]))
+    nginx = _compose()["services"]["nginx"]
+    assert used == {key for key in nginx["environment"] if key.startswith("STUDIO_")}
+    assert "/etc/nginx/templates/studio.conf.template" in " ".join(nginx["volumes"])
+
+
+def test_the_example_environment_names_only_documented_settings():
+    readme = (BASE_DIR / "README.md").read_text()
+    names = re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (DEPLOY / "studio.env.example").read_text(), re.MULTILINE)
+    assert names
+    undocumented = [
+        name for name in names if not name.startswith(("AWS_", "MINIO_")) and f"`{name}`" not in readme
+    ]
+    assert undocumented == []
