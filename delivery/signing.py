@@ -33,9 +33,14 @@ def sign_path(path: str, keys: Sequence[str | bytes]) -> str:
     return _mac(keys[0], path)
 
 
-def signed_path(path: str, keys: Sequence[str | bytes]) -> str:
-    """``path`` with its ``s--SIGNATURE--/`` prefix, ready to append to ``/image/upload/``."""
+def signed_path(path: str, keys: Sequence[str | bytes], *, expires: int | None = None) -> str:
+    """``path`` with its ``s--SIGNATURE--/`` prefix, ready to append to ``/image/upload/``.
+
+    With ``expires`` (unix seconds) the URL carries ``e--<expires>--/`` after the signature, which covers it.
+    """
     path = path.lstrip("/")
+    if expires is not None:
+        path = f"e--{int(expires)}--/{path}"
     return f"s--{sign_path(path, keys)}--/{path}"
 
 

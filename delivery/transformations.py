@@ -4,7 +4,11 @@ Pure Python, no Django: the serve view, the ``delivery_url`` command and the adm
 
 Path grammar (everything after ``/image/upload/``)::
 
-    [s--SIGNATURE--/]<transformation>[/<transformation>...][/v<digits>]/<public_id>[.<ext>]
+    [s--SIGNATURE--/[e--EXPIRY--/]]<transformation>[/<transformation>...][/v<digits>]/<public_id>[.<ext>]
+
+Expiring URLs. A signed URL may carry ``e--<unix seconds>--`` right after its signature, which covers it:
+the URL stops working at that moment, and cannot be extended without a new signature. The variant it shows
+is the same one the URL without an expiry shows.
 
 Public ids. A public id is made of segments of ``[A-Za-z0-9_-]`` (1-128 characters each) joined by ``/``.
 Folders are only recognised after a version component, exactly as Cloudinary's SDKs force ``v1`` into
@@ -105,6 +109,7 @@ _HEX = re.compile(r"[0-9a-f]+\Z")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 _VERSION = re.compile(r"v([0-9]{1,20})\Z")
 _SIGNATURE = re.compile(r"s--([A-Za-z0-9_-]{8,64})--\Z")
+_EXPIRY = re.compile(r"e--([0-9]{1,12})--\Z")
 _PRESET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
@@ -176,7 +181,8 @@ class DeliveryRequest:
 
     ``components`` is the chain to render, presets expanded. ``written_components`` is the chain as the
     URL wrote it (``t_<name>`` kept), canonicalised per component. ``signed_path`` is the literal rest of
-    the path after ``s--SIG--/``: that is what a signature covers.
+    the path after ``s--SIG--/``: that is what a signature covers, the expiry (``e--<unix seconds>--``,
+    in ``expires``) included.
     """
 
     signature: str | None
@@ -186,6 +192,7 @@ class DeliveryRequest:
     version: int | None
     signed_path: str
     written_components: tuple[Transformation | PresetReference, ...] = field(default=())
+    expires: int | None = None
 
     @property
     def presets_used(self) -> tuple[str, ...]:
@@ -264,6 +271,18 @@ def parse_delivery_path(path: str, *, presets: Mapping[str, str] | None = None) 
             raise TransformationError("the path names no image")
     signed_path = "/".join(segments)
 
+    expires: int | None = None
+    if segments[0].startswith("e--"):
+        match = _EXPIRY.match(segments[0])
+        if match is None:
+            raise TransformationError("the expiry must look like e--<unix seconds>--")
+        if signature is None:
+            raise TransformationError("an expiry (e--<unix seconds>--) only works in a signed URL")
+        expires = int(match.group(1))
+        segments = segments[1:]
+        if not segments:
+            raise TransformationError("the path names no image")
+
     version: int | None = None
     version_index = next(
         (i for i, segment in enumerate(segments[:-1]) if _VERSION.match(segment)),
@@ -291,6 +310,7 @@ def parse_delivery_path(path: str, *, presets: Mapping[str, str] | None = None) 
         version=version,
         signed_path=signed_path,
         written_components=written,
+        expires=expires,
     )
 
 

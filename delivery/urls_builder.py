@@ -5,6 +5,7 @@ view will verify, and two spellings of one transformation give one URL (and one 
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -23,11 +24,14 @@ def variant_path(
     *,
     ext: str | None = None,
     presets: Mapping[str, str] | None = None,
+    sign: bool = False,
+    expires: datetime | None = None,
 ) -> str:
     """The part after ``/image/upload/``; raises ``TransformationError`` for what the view would refuse.
 
     ``presets`` maps preset names to their transformations; pass it when building many URLs at once to
-    save a query per URL.
+    save a query per URL. A URL strict mode would serve unsigned is left unsigned unless ``sign`` is set;
+    one with ``expires`` is always signed, and stops working at that moment.
     """
     name = public_id + (f".{ext}" if ext else "")
     transformation = transformation.strip("/")
@@ -35,10 +39,13 @@ def variant_path(
         f"{transformation}/{name}" if transformation else name,
         presets=preset_map() if presets is None else presets,
     )
-    if delivery.uses_one_preset_at_most:
+    keys = settings.STUDIO_DELIVERY_KEYS
+    if expires is not None:
+        return signed_path(delivery.canonical_path, keys, expires=int(expires.timestamp()))
+    if delivery.uses_one_preset_at_most and not sign:
         # Strict mode serves these unsigned, and an unsigned URL survives a key rotation.
         return delivery.canonical_path
-    return signed_path(delivery.canonical_path, settings.STUDIO_DELIVERY_KEYS)
+    return signed_path(delivery.canonical_path, keys)
 
 
 def variant_url(
@@ -48,7 +55,10 @@ def variant_url(
     ext: str | None = None,
     request: HttpRequest | None = None,
     presets: Mapping[str, str] | None = None,
+    sign: bool = False,
+    expires: datetime | None = None,
 ) -> str:
     """A site-relative URL, or an absolute one when ``request`` is given (for snippets pasted elsewhere)."""
-    url = reverse("delivery:serve", args=[variant_path(public_id, transformation, ext=ext, presets=presets)])
+    path = variant_path(public_id, transformation, ext=ext, presets=presets, sign=sign, expires=expires)
+    url = reverse("delivery:serve", args=[path])
     return request.build_absolute_uri(url) if request is not None else url

@@ -1,6 +1,8 @@
 """The public image endpoint: /image/upload/[s--SIG--/]<transformation>/.../<public_id>[.<ext>]."""
 
 import logging
+import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
@@ -75,9 +77,13 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
     except TransformationError as error:
         return _plain(400, f"Bad transformation: {error}")
 
+    now = time.time()
     if delivery.signature is not None:
         if not verify(delivery.signature, delivery.signed_path, settings.STUDIO_DELIVERY_KEYS):
             return _plain(403, "Invalid signature for this URL.")
+        if delivery.expires is not None and now >= delivery.expires:
+            expired = datetime.fromtimestamp(delivery.expires, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            return _plain(403, f"This link expired on {expired}. Ask for a new one.")
     elif not _allowed_unsigned(delivery, presets):
         return _plain(
             403,
@@ -115,7 +121,11 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
         logger.exception("Stored image %s cannot be rendered", asset.pk)
         return _plain(500, "The stored image could not be rendered.")
 
-    if delivery.version is not None:
+    if delivery.expires is not None:
+        # No cache may keep it past the link's end.
+        remaining = max(0, int(delivery.expires - now))
+        cache_control = f"public, max-age={min(remaining, settings.STUDIO_DELIVERY_MAX_AGE)}"
+    elif delivery.version is not None:
         cache_control = f"public, max-age={settings.STUDIO_DELIVERY_IMMUTABLE_MAX_AGE}, immutable"
     else:
         cache_control = f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}"

@@ -1,10 +1,28 @@
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.urls import reverse
+import re
+from datetime import UTC, datetime, timedelta
 
-from delivery.services import preset_map
-from delivery.signing import signed_path
-from delivery.transformations import TransformationError, parse_delivery_path
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from delivery.transformations import TransformationError
+from delivery.urls_builder import variant_url
+
+_DURATION = re.compile(r"([0-9]{1,6})([mhdw])\Z")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_expiry(text: str) -> datetime:
+    """``7d``, ``12h``, ``30m``, ``2w`` from now, or an ISO date or time (UTC unless it says otherwise)."""
+    match = _DURATION.match(text.strip())
+    if match:
+        return timezone.now() + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise CommandError(
+            f"--expires {text!r}: give a duration (30m, 12h, 7d, 2w) or an ISO date"
+        ) from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -17,13 +35,22 @@ class Command(BaseCommand):
             "--ext", default="", help="file extension (jpg, png, webp, avif); none keeps f_ or the original"
         )
         parser.add_argument("--base", default="http://127.0.0.1:8000", help="scheme and host to put in front")
+        parser.add_argument(
+            "--expires", default="", help="the URL stops working after this: 30m, 12h, 7d, 2w, or an ISO date"
+        )
 
     def handle(self, *args, **options) -> None:
-        name = options["public_id"] + (f".{options['ext']}" if options["ext"] else "")
-        path = f"{options['transformation'].strip('/')}/{name}"
+        expires = parse_expiry(options["expires"]) if options["expires"] else None
+        if expires is not None and expires <= timezone.now():
+            raise CommandError("--expires is in the past")
         try:
-            delivery = parse_delivery_path(path, presets=preset_map())
+            url = variant_url(
+                options["public_id"],
+                options["transformation"],
+                ext=options["ext"] or None,
+                sign=True,
+                expires=expires,
+            )
         except TransformationError as error:
             raise CommandError(f"Bad transformation: {error}") from error
-        signed = signed_path(delivery.canonical_path, settings.STUDIO_DELIVERY_KEYS)
-        self.stdout.write(options["base"].rstrip("/") + reverse("delivery:serve", args=[signed]))
+        self.stdout.write(options["base"].rstrip("/") + url)
