@@ -60,3 +60,36 @@ def check_allowed_transformations(app_configs=None, **kwargs) -> list[CheckMessa
                 )
             )
     return messages
+
+
+# What each purge backend needs besides its name (delivery/purge.py).
+PURGE_NEEDS = {
+    "http": ("STUDIO_CDN_PURGE_URL",),
+    "cloudflare": ("STUDIO_CDN_PURGE_ZONE", "STUDIO_CDN_PURGE_TOKEN"),
+    "fastly": ("STUDIO_CDN_PURGE_ZONE", "STUDIO_CDN_PURGE_TOKEN"),
+    "cloudfront": ("STUDIO_CDN_PURGE_ZONE",),
+}
+
+
+def check_cdn_purge(app_configs=None, **kwargs) -> list[CheckMessage]:
+    backend = settings.STUDIO_CDN_PURGE
+    if not backend:
+        return []
+    if backend not in PURGE_NEEDS:
+        return [
+            Error(
+                f"STUDIO_CDN_PURGE is {backend!r}; it must be one of {', '.join(sorted(PURGE_NEEDS))}, "
+                "or empty.",
+                id="delivery.E003",
+            )
+        ]
+    missing = [name for name in PURGE_NEEDS[backend] if not getattr(settings, name)]
+    if missing:
+        return [
+            Error(
+                f"STUDIO_CDN_PURGE={backend} needs {' and '.join(missing)}.",
+                hint="See README, Delivery URLs: purging caches.",
+                id="delivery.E003",
+            )
+        ]
+    return []

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from delivery import services
+from delivery import purge, services
 from delivery.models import Variant
 from delivery.rendering import SourceImageError
 from delivery.signing import verify
@@ -128,7 +128,10 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
     elif delivery.version is not None:
         cache_control = f"public, max-age={settings.STUDIO_DELIVERY_IMMUTABLE_MAX_AGE}, immutable"
     else:
-        cache_control = f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}"
+        cache_control = (
+            f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}, "
+            f"stale-while-revalidate={settings.STUDIO_DELIVERY_STALE_WHILE_REVALIDATE}"
+        )
 
     etag = f'"{variant.etag}"'
     if data is None:
@@ -138,6 +141,8 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
         response["Content-Length"] = str(len(data))
     response["ETag"] = etag
     response["Cache-Control"] = cache_control
+    # The asset's tag, so a purge names the asset rather than every URL a site used (delivery/purge.py).
+    response["Surrogate-Key"] = response["Cache-Tag"] = purge.cache_tag(asset.pk)
     if negotiated:
         patch_vary_headers(response, ["Accept"])
     _security_headers(response)

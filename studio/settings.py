@@ -381,7 +381,9 @@ STUDIO_DELIVERY_ALLOWED_TRANSFORMATIONS = env_str("STUDIO_DELIVERY_ALLOWED_TRANS
 # Signing keys, newest first: the first signs, all verify (rotate by prepending). Derived from the secret key
 # when unset, which is fine until you need to rotate one without the other.
 STUDIO_DELIVERY_KEYS = env_list("STUDIO_DELIVERY_KEYS", []) or [f"delivery:{SECRET_KEY}"]
-STUDIO_DELIVERY_MAX_AGE = env_int("STUDIO_DELIVERY_MAX_AGE", 3600)
+# Unversioned URLs are cached briefly (a revoked asset leaves caches without a purge within this); versioned
+# ones (v<n>) for a year, as a version never changes.
+STUDIO_DELIVERY_MAX_AGE = env_int("STUDIO_DELIVERY_MAX_AGE", 300)
 STUDIO_DELIVERY_MAX_WIDTH = env_int("STUDIO_DELIVERY_MAX_WIDTH", 4096)
 STUDIO_DELIVERY_MAX_HEIGHT = env_int("STUDIO_DELIVERY_MAX_HEIGHT", 4096)
 STUDIO_DELIVERY_MAX_PIXELS = env_int("STUDIO_DELIVERY_MAX_PIXELS", 16_777_216)
@@ -409,6 +411,18 @@ if STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET < 0 or STUDIO_DELIVERY_MAX_STORE_BYTES
         "or more."
     )
 STUDIO_DELIVERY_IMMUTABLE_MAX_AGE = 365 * 24 * 3600
+# Unversioned URLs may be served stale this long while a cache revalidates them in the background.
+STUDIO_DELIVERY_STALE_WHILE_REVALIDATE = env_int("STUDIO_DELIVERY_STALE_WHILE_REVALIDATE", 60)
+# Purging revoked assets from the caches in front (delivery/purge.py): "" (none), "http" (PURGE to nginx or
+# Varnish at STUDIO_CDN_PURGE_URL), "cloudflare" (zone id and API token), "fastly" (service id and API
+# token), "cloudfront" (distribution id; AWS credentials as for S3). STUDIO_CDN_PURGE_API overrides the
+# provider's API address (for tests, or a proxy).
+STUDIO_CDN_PURGE = env_str("STUDIO_CDN_PURGE", "")
+STUDIO_CDN_PURGE_URL = env_str("STUDIO_CDN_PURGE_URL", "")
+STUDIO_CDN_PURGE_ZONE = env_str("STUDIO_CDN_PURGE_ZONE", "")
+STUDIO_CDN_PURGE_TOKEN = env_str("STUDIO_CDN_PURGE_TOKEN", "")
+STUDIO_CDN_PURGE_API = env_str("STUDIO_CDN_PURGE_API", "")
+STUDIO_CDN_PURGE_SOFT = env_bool("STUDIO_CDN_PURGE_SOFT", False)
 
 LOGGING = {
     "version": 1,

@@ -44,7 +44,10 @@ def test_signed_transformations_render_with_cloudinary_sizes(
     assert _image(response).size == size
     assert response["Content-Security-Policy"] == "default-src 'none'"
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert response["Cache-Control"] == f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}"
+    assert response["Cache-Control"] == (
+        f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}, "
+        f"stale-while-revalidate={settings.STUDIO_DELIVERY_STALE_WHILE_REVALIDATE}"
+    )
 
 
 def test_named_presets_are_served_unsigned_in_strict_mode(client, approved):
