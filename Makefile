@@ -50,9 +50,10 @@ worker: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-# Debian's nginx, for the deployment test (tests/deploy/), which runs the recipe in deploy/.
+# Debian's nginx and its cache-purge module, for the deployment test (tests/deploy/), which runs deploy/.
 nginx:
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
+	@test -e /usr/share/nginx/modules/ngx_http_cache_purge_module.so || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-cache-purge; }
 
 # The native libraries Real-ESRGAN's ncnn build loads (Vulkan loader, LLVM OpenMP); without them Studio still
 # upscales, with a Lanczos resize, and logs a warning.

@@ -140,6 +140,17 @@ def _tls_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def _nginx_modules() -> str:
+    """Debian's enabled dynamic modules (the cache-purge module among them), with absolute paths, since the
+    test's nginx runs with a prefix of its own."""
+    lines = []
+    for conf in sorted(Path("/etc/nginx/modules-enabled").glob("*.conf")):
+        for module in re.findall(r"load_module\s+(\S+);", conf.read_text()):
+            path = Path(module) if module.startswith("/") else Path("/usr/share/nginx") / module
+            lines.append(f"load_module {path};\n")
+    return "".join(lines)
+
+
 def _nginx_config(folder: Path, values: dict[str, str]) -> Path:
     """deploy/nginx/studio.conf.template rendered as envsubst would, inside a main configuration of the
     test's own (its pid, logs and temporary folders under the test's folder)."""
@@ -150,7 +161,7 @@ def _nginx_config(folder: Path, values: dict[str, str]) -> Path:
     temp = folder / "nginx-temp"
     temp.mkdir()
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the test's 0700 folders
-    main = f"""{user}worker_processes 1;
+    main = f"""{user}{_nginx_modules()}worker_processes 1;
 pid {folder}/nginx.pid;
 error_log {folder}/nginx-error.log warn;
 events {{ worker_connections 256; }}
@@ -240,7 +251,7 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
         check=True,
         timeout=30,
     )
-    https_port, http_port, web_port = free_port(), free_port(), free_port()
+    https_port, http_port, web_port, purge_port = free_port(), free_port(), free_port(), free_port()
     base = f"https://127.0.0.1:{https_port}"
     media, static = tmp_path / "studio-media", tmp_path / "studio-static"
     media.mkdir()
@@ -255,12 +266,15 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_CSRF_TRUSTED_ORIGINS": base,
+        "STUDIO_SITE_URL": base,
         "STUDIO_TLS_PROXY": "1",
         "STUDIO_TRUSTED_PROXY_COUNT": "1",
         "DATABASE_URL": database,
         "DATABASE_CONN_MAX_AGE": "60",
         "CELERY_BROKER_URL": REDIS,
         "STUDIO_CACHE_URL": REDIS.replace("/14", "/13"),
+        "STUDIO_CDN_PURGE": "http",
+        "STUDIO_CDN_PURGE_URL": f"http://127.0.0.1:{purge_port}",
         "STUDIO_STORAGE": "s3",
         "AWS_STORAGE_BUCKET_NAME": BUCKET,
         "AWS_S3_ENDPOINT_URL": s3_endpoint,
@@ -303,6 +317,9 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
             "STUDIO_TLS_KEY": str(key),
             "STUDIO_UPSTREAM": f"127.0.0.1:{web_port}",
             "STUDIO_STATIC_ROOT": str(static),
+            "STUDIO_CACHE_DIR": str(tmp_path / "nginx-cache"),
+            "STUDIO_PURGE_LISTEN": f"127.0.0.1:{purge_port}",
+            "STUDIO_PURGE_ALLOW": "127.0.0.1",
         },
     )
     nginx = processes.start("nginx", [NGINX, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"])
@@ -352,15 +369,28 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
     variant = anonymous.get(variant_url)
     assert variant.status_code == 200 and variant.headers["Content-Type"] == "image/jpeg"
     assert variant.content.startswith(b"\xff\xd8")
-    assert anonymous.get(variant_url).status_code == 200  # the stored variant, from the bucket
+    assert variant.headers["X-Cache-Status"] == "MISS"
+    assert variant.headers["Cache-Tag"].startswith("studio-asset-")
+    # Cached hits are nginx's alone: they never reach gunicorn.
+    served_by_studio = processes.log("gunicorn").read_text().count("t_og-image")
+    assert served_by_studio == 1, "gunicorn's access log shows the first fetch"
+    again = anonymous.get(variant_url)
+    assert again.status_code == 200 and again.headers["X-Cache-Status"] == "HIT"
+    assert again.content == variant.content
+    assert processes.log("gunicorn").read_text().count("t_og-image") == served_by_studio
     assert len(_bucket_keys(s3)) > len(keys), "variants are stored in the bucket"
     assert not any(media.rglob("*"))
 
     # The reviewer revokes: the URLs stop answering at once, and the variants are gone from the bucket.
     response = site.post(reviewer, f"/review/assets/{asset_id}/revoke/", {"comment": "Withdrawn by legal"})
     assert response.status_code == 302, response.text[:1000]
-    assert anonymous.get(f"{base}/image/upload/{public_id}.png").status_code == 404
-    assert anonymous.get(variant_url).status_code == 404
+    # nginx's copies go too: a worker sends the purge after the commit.
+    began = time.monotonic()
+    for url in (f"{base}/image/upload/{public_id}.png", variant_url):
+        while anonymous.get(url).status_code != 404:
+            assert time.monotonic() < began + 30, f"nginx still serves the revoked {url}"
+            time.sleep(0.2)
+    print(f"revoked variants left nginx's cache {time.monotonic() - began:.1f} s after the revocation")
     assert _bucket_keys(s3) == keys, "only the original is left"
     assert web.poll() is None and nginx.poll() is None and worker.process.poll() is None
 

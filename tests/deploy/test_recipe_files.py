@@ -54,10 +54,12 @@ def test_systemd_runs_the_procfile_commands():
 
 def test_the_nginx_template_variables_are_the_ones_compose_sets():
     template = (DEPLOY / "nginx" / "studio.conf.template").read_text()
-    used = set(re.findall(r"\$\{(STUDIO_\w+)\}", template.split("upstream", 1)[1]))
+    directives = "\n".join(line for line in template.splitlines() if not line.lstrip().startswith("#"))
+    used = set(re.findall(r"\$\{(STUDIO_\w+)\}", directives))
     nginx = _compose()["services"]["nginx"]
     assert used == {key for key in nginx["environment"] if key.startswith("STUDIO_")}
-    assert "/etc/nginx/templates/studio.conf.template" in " ".join(nginx["volumes"])
+    assert nginx["build"] == "nginx"
+    assert "COPY studio.conf.template" in (DEPLOY / "nginx" / "Dockerfile").read_text()
 
 
 def test_the_example_environment_names_only_documented_settings():
