@@ -60,6 +60,7 @@ __all__ = [
     "ai_disclosure_xmp",
     "choose_format",
     "declares_ai_generated",
+    "edit_actions",
     "embed_ai_disclosure",
     "probe",
     "render",
@@ -134,6 +135,9 @@ class RenderedImage:
     width: int
     height: int
     vary_accept: bool
+    # What the render did to the source, as C2PA actions with a description each ("c2pa.resized",
+    # "resized to 400x300"): the variant's content credentials say so (generation/credentials.py).
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 # --- public API ------------------------------------------------------------------------------------------
@@ -217,6 +221,7 @@ def render(
     choice = choose_format(output_format, accept_header, info, chain)
     steps = _plan(chain, info.width, info.height)
     _check_output_limits(steps, info, limits)
+    actions = edit_actions(steps, info, choice.format)
 
     try:
         image, source_xmp = _load(source, steps)
@@ -237,7 +242,37 @@ def render(
         width=image.width,
         height=image.height,
         vary_accept=choice.vary_accept,
+        actions=actions,
     )
+
+
+def edit_actions(
+    steps: Sequence[_Step], source: SourceInfo, output_format: str
+) -> tuple[tuple[str, str], ...]:
+    """The C2PA actions a planned render amounts to: ``c2pa.resized`` (scaled, or padded onto a larger
+    canvas), ``c2pa.cropped`` and ``c2pa.transcoded`` (another format, or only re-encoded)."""
+    actions: list[tuple[str, str]] = []
+    size = (source.width, source.height)
+    for step in steps:
+        if step.face_thumb:
+            actions.append(("c2pa.cropped", "cropped around the face(s)"))
+        if step.resize is not None:
+            actions.append(("c2pa.resized", "resized to {}x{}".format(*step.resize)))
+            size = step.resize
+        if (
+            step.crop is not None
+            and not step.face_thumb
+            and (step.crop[0] < size[0] or step.crop[1] < size[1])
+        ):
+            actions.append(("c2pa.cropped", "cropped to {}x{}".format(*step.crop)))
+        if step.canvas is not None and step.canvas != step.resize and step.canvas != size:
+            actions.append(("c2pa.resized", "padded to {}x{}".format(*step.canvas)))
+        size = step.out
+    if output_format != source.format:
+        actions.append(("c2pa.transcoded", f"converted from {source.format} to {output_format}"))
+    elif not actions:
+        actions.append(("c2pa.transcoded", f"re-encoded as {output_format}"))
+    return tuple(actions)
 
 
 def planned_size(chain: Sequence[Transformation], width: int, height: int) -> tuple[int, int]:

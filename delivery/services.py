@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,8 +20,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from delivery.models import NamedPreset, Variant
-from delivery.rendering import RenderLimits, SourceInfo, choose_format, probe, render
+from delivery.rendering import RenderedImage, RenderLimits, SourceInfo, choose_format, probe, render
 from delivery.transformations import DeliveryRequest
+from generation import credentials
 from generation import selectors as generation_selectors
 from generation.models import Asset
 from review import selectors as review_selectors
@@ -161,6 +162,7 @@ def variant_get_or_render(
                 limits=render_limits(),
                 ai_generated=asset.ai_generated,
             )
+            rendered = _with_credentials(rendered, asset=asset, source=source, public_id=delivery.public_id)
         variant, created = _store(key, rendered)
     if created:
         try:
@@ -169,6 +171,30 @@ def variant_get_or_render(
             # The variant is stored and can be served; the next render tries the caps again.
             logger.exception("Evicting variants after storing %s failed", variant)
     return variant
+
+
+def _with_credentials(
+    rendered: RenderedImage, *, asset: Asset, source: bytes, public_id: str
+) -> RenderedImage:
+    """The variant signed at render time, with the approved file as its ingredient, so a cached hit never
+    pays for signing. Signing that fails leaves the variant without credentials rather than failing the
+    URL a site depends on: the master keeps its own, and the error is logged."""
+    if not credentials.enabled() or rendered.format not in credentials.MIME_TYPES:
+        return rendered
+    try:
+        data = credentials.sign(
+            rendered.data,
+            format=rendered.format,
+            title=f"{public_id}.{rendered.format}",
+            actions=[credentials.Action(action, description) for action, description in rendered.actions],
+            parent=credentials.Ingredient(
+                data=source, format=asset.format, title=f"{public_id}.{asset.format}"
+            ),
+        )
+    except credentials.CredentialsError:
+        logger.exception("Variant of asset %s served without content credentials", asset.pk)
+        return rendered
+    return replace(rendered, data=data)
 
 
 def variant_read(*, variant: Variant) -> bytes | None:
@@ -221,7 +247,7 @@ def _charge_render(client: str | None) -> None:
         raise RenderRateError(retry_after=max(1, math.ceil((window + 1) * period - now)))
 
 
-def _store(key: VariantKey, rendered) -> tuple[Variant, bool]:
+def _store(key: VariantKey, rendered: RenderedImage) -> tuple[Variant, bool]:
     # The storage makes the name unique if it is taken, so this file is ours alone: deleting it below, or
     # evicting an older variant of the same key, can never remove a file another row points at.
     name = default_storage.save(key.storage_name, ContentFile(rendered.data))

@@ -7,7 +7,9 @@ then decoded in full (so a truncated or disguised file is refused here, not at d
 upright, brought to 8-bit L, RGB or RGBA, and re-encoded in its own format without EXIF, XMP, comments or
 text chunks, so camera serials and GPS positions never reach storage. Two things survive: the colour
 profile, which is what makes the pixels mean the right colours (delivery converts to sRGB from it), and
-an AI-disclosure mark the source already declared.
+an AI-disclosure mark the source already declared. C2PA content credentials cannot survive the re-encoding
+(their hash covers the original bytes), so a file that carries them is stored signed by Studio with the
+original, manifest and all, as its ingredient.
 """
 
 import hashlib
@@ -28,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from generation import credentials
 from generation.imagefile import AI_DISCLOSURE_XMP
 from generation.models import Asset
 from generation.signals import assets_created
@@ -111,9 +114,10 @@ def asset_import(
     """
     folder = _STORAGE_FOLDERS[operation]
     cleaned = _clean(data, filename)
+    stored = _keep_credentials(data, cleaned, filename)
     now = timezone.now()
     name = default_storage.save(
-        f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{cleaned.extension}", ContentFile(cleaned.data)
+        f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{cleaned.extension}", ContentFile(stored)
     )
     try:
         with transaction.atomic():
@@ -121,11 +125,11 @@ def asset_import(
                 operation=operation,
                 created_by=user,
                 file=name,
-                content_hash=hashlib.sha256(cleaned.data).hexdigest(),
+                content_hash=hashlib.sha256(stored).hexdigest(),
                 format=cleaned.extension,
                 width=cleaned.width,
                 height=cleaned.height,
-                byte_size=len(cleaned.data),
+                byte_size=len(stored),
                 ai_generated=cleaned.ai_generated,
                 title=_title_from(filename),
                 campaign=campaign.strip()[:200],
@@ -138,6 +142,22 @@ def asset_import(
         default_storage.delete(name)  # no row, so the file would be an orphan
         raise
     return asset
+
+
+def _keep_credentials(original: bytes, cleaned: _Cleaned, filename: str) -> bytes:
+    """The cleaned file, signed with the original as its ingredient when the original carries C2PA
+    credentials (the cleaning would otherwise drop them): see credentials.keep_upload_credentials."""
+    try:
+        return credentials.keep_upload_credentials(
+            original=original,
+            cleaned=cleaned.data,
+            format=cleaned.extension,
+            title=f"upload.{cleaned.extension}",
+        )
+    except credentials.CredentialsError as error:
+        # Storing it without them would silently lose the provenance it came with.
+        logger.exception("Upload %r: its content credentials could not be kept", filename)
+        raise ImageImportError(f"{filename}: its content credentials could not be kept ({error})") from None
 
 
 def _title_from(filename: str) -> str:

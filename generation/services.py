@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from PIL import Image, ImageOps
 
-from generation import jobs, selectors
+from generation import credentials, jobs, selectors
 from generation import operations as ops
 from generation.engine import masks
 from generation.engine.generate import generate_images, scheduler_name, upscaler_description
@@ -31,7 +31,6 @@ from generation.engine.refine import (
 from generation.engine.registry import ModelSpec, UnknownModelError, default_model, get_model
 from generation.engine.runner import GenerationCanceledError, TextToImageJob
 from generation.engine.safety import check_images
-from generation.imagefile import encode_png
 from generation.models import Asset, GenerationRequest
 from generation.presets import compose_prompt
 from generation.signals import assets_created
@@ -507,7 +506,10 @@ def generation_request_complete(
     """
     image_flags = image_flags or [None] * len(images)
     encoded = []
-    for image, seed in zip(images, seeds, strict=True):
+    # Signed as it is written (credentials.py); a failure to sign fails the request, which logs the reason,
+    # rather than storing an image without the credentials every Studio image is meant to carry.
+    actions, parent = credentials.request_provenance(request=request, upscaler=upscaler)
+    for index, (image, seed) in enumerate(zip(images, seeds, strict=True)):
         parameters = image_file_parameters(
             prompt=request.full_prompt,
             negative_prompt=request.full_negative_prompt,
@@ -525,7 +527,10 @@ def generation_request_complete(
             source_hash=request.source_asset.content_hash if request.source_asset_id else "",
             options=request.options,
         )
-        encoded.append((encode_png(image, parameters), seed))
+        title = f"studio-request-{request.pk}-{index}.png"
+        encoded.append(
+            (credentials.signed_png(image, parameters, title=title, actions=actions, parent=parent), seed)
+        )
     stored_names = [_store_result(request, index, item.data) for index, (item, _) in enumerate(encoded)]
     try:
         with transaction.atomic():

@@ -20,7 +20,9 @@ class ReviewConfig(AppConfig):
 
     def ready(self) -> None:
         from generation.signals import assets_created
+        from review.panels import credentials_panel, register_asset_panel
 
         # Permissions appear at post_migrate, app by app, so groups are synced then, not in a migration.
         post_migrate.connect(_sync_groups, dispatch_uid="review-sync-groups")
         assets_created.connect(_submit_new_assets, dispatch_uid="review-submit-new-assets")
+        register_asset_panel(credentials_panel)

@@ -424,6 +424,32 @@ STUDIO_CDN_PURGE_TOKEN = env_str("STUDIO_CDN_PURGE_TOKEN", "")
 STUDIO_CDN_PURGE_API = env_str("STUDIO_CDN_PURGE_API", "")
 STUDIO_CDN_PURGE_SOFT = env_bool("STUDIO_CDN_PURGE_SOFT", False)
 
+# --- Content credentials (C2PA) -----------------------------------------------------------------------------
+# Every image Studio makes, every upload that arrives with credentials and every delivered variant carries a
+# signed C2PA manifest (generation/credentials.py). 0 turns it off (nothing is signed; existing files keep
+# theirs, and cached variants stay as they were rendered until they are purged).
+STUDIO_C2PA = env_bool("STUDIO_C2PA", True)
+# The signer: a certificate chain (signer first) and its private key, each a PEM file path or the PEM itself.
+# With neither, Studio makes a development chain once under STUDIO_C2PA_DIR and the asset page says its
+# credentials are not from a trusted signer.
+STUDIO_C2PA_CERT = env_str("STUDIO_C2PA_CERT", "")
+STUDIO_C2PA_KEY = env_str("STUDIO_C2PA_KEY", "")
+if bool(STUDIO_C2PA_CERT) != bool(STUDIO_C2PA_KEY):
+    raise ImproperlyConfigured("Set both STUDIO_C2PA_CERT and STUDIO_C2PA_KEY, or neither.")
+STUDIO_C2PA_DIR = VAR_DIR / "c2pa"
+# An RFC 3161 timestamp authority; empty (the default) signs without the network.
+STUDIO_C2PA_TSA_URL = env_str("STUDIO_C2PA_TSA_URL", "")
+# Root certificates (a PEM file path or PEM) whose signers the asset page calls trusted (e.g. the C2PA trust
+# list); without them every signer, Studio's own included, reads as not trusted.
+STUDIO_C2PA_TRUST_ANCHORS = env_str("STUDIO_C2PA_TRUST_ANCHORS", "")
+for _name, _value in (
+    ("STUDIO_C2PA_CERT", STUDIO_C2PA_CERT),
+    ("STUDIO_C2PA_KEY", STUDIO_C2PA_KEY),
+    ("STUDIO_C2PA_TRUST_ANCHORS", STUDIO_C2PA_TRUST_ANCHORS),
+):
+    if _value and not _value.lstrip().startswith("-----BEGIN") and not Path(_value).is_file():
+        raise ImproperlyConfigured(f"{_name} is neither PEM nor the path of a readable file.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
