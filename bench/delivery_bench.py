@@ -60,6 +60,12 @@ WRK_THREADS = 2
 TARGET_FLOOR_RATIO = 1.3
 TARGET_THUMBOR_RATIO = 3.0
 TARGET_PEAK_MB = 300
+# Cached hits (issue #12): nginx's cache in front of Studio at half nginx's static-file rate or better, p99
+# under 20 ms; Studio alone within 1.5x the cost of a minimal Django view returning the same stored file.
+TARGET_NGINX_CACHE_SHARE = 0.5
+TARGET_NGINX_CACHE_P99_MS = 20.0
+TARGET_MINIMAL_VIEW_RATIO = 1.5
+DEPLOY_TEMPLATE = ROOT / "deploy" / "nginx" / "studio.conf.template"
 
 
 class NotMeasured(Exception):
@@ -363,10 +369,33 @@ def thumbor_config(root: Path, has_opencv: bool) -> Path:
     return path
 
 
-def nginx_config(root: Path, port: int) -> Path:
+def deploy_image_location() -> str:
+    """The ``location /image/upload/`` block of deploy/nginx/studio.conf.template: the benchmark measures the
+    cache configuration Studio ships."""
+    match = re.search(
+        r"^    location /image/upload/ \{\n.*?^    \}\n", DEPLOY_TEMPLATE.read_text(), re.M | re.S
+    )
+    if match is None:
+        raise NotMeasured("deploy/nginx/studio.conf.template has no `location /image/upload/` block")
+    return match.group(0)
+
+
+def nginx_config(
+    root: Path, port: int, *, cache_port: int | None = None, studio_port: int | None = None
+) -> Path:
+    """nginx serving ``root`` as static files on ``port``; with ``cache_port``, also Studio (on
+    ``studio_port``) behind the deployment's image cache on that port."""
     prefix = RUN_DIR / "nginx"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read files under the project
+    cached_studio = ""
+    if cache_port is not None:
+        cached_studio = f"""
+    proxy_cache_path {prefix}/cache levels=1:2 keys_zone=studio_images:32m max_size=1g use_temp_path=off;
+    upstream studio_web {{ server {HOST}:{studio_port}; keepalive 32; }}
+    server {{
+        listen {HOST}:{cache_port};
+{deploy_image_location()}    }}"""
     path = prefix / "nginx.conf"
     path.write_text(
         f"""{user}worker_processes {STUDIO_WORKERS};
@@ -385,7 +414,7 @@ http {{
         listen {HOST}:{port};
         root {root};
         location / {{ add_header Cache-Control "public, max-age=3600"; }}
-    }}
+    }}{cached_studio}
 }}
 """
     )
@@ -579,10 +608,22 @@ def main() -> int:
         timed_get(studio_port, paths[cached_op.label], cached_op.content_type)
         variant = Variant.objects.get(asset=asset, format="webp")
         shutil.copyfile(variant.file.path, RUN_DIR / "nginx-root" / "variant.webp")
+        minimal_port, cache_port = free_port(), free_port()
+        minimal_command = command[:]
+        minimal_command[minimal_command.index(f"{HOST}:{studio_port}")] = f"{HOST}:{minimal_port}"
+        minimal_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.minimal_settings"}
+        minimal = stack.enter_context(
+            server(minimal_command, log=RUN_DIR / "minimal-server.log", env=minimal_env)
+        )
+        wait_for_http(minimal_port, f"/minimal/{variant.file.name}", minimal)
         rows.extend(
             cached_hit_rows(
-                studio_url=f"http://{HOST}:{studio_port}{paths[cached_op.label]}",
+                studio_port=studio_port,
+                minimal_port=minimal_port,
+                path=paths[cached_op.label],
+                stored_name=variant.file.name,
                 nginx_port=nginx_port,
+                cache_port=cache_port,
                 connections=args.connections,
                 duration=args.duration,
                 allow_install=allow_install,
@@ -609,50 +650,95 @@ def main() -> int:
 
 
 def cached_hit_rows(
-    *, studio_url: str, nginx_port: int, connections: int, duration: int, allow_install: bool
+    *,
+    studio_port: int,
+    minimal_port: int,
+    path: str,
+    stored_name: str,
+    nginx_port: int,
+    cache_port: int,
+    connections: int,
+    duration: int,
+    allow_install: bool,
 ) -> list[Row]:
-    rps_label = f"cached hit, {connections} connections (wrk, {duration}s): requests/s, Studio vs nginx"
-    p99_label = f"cached hit, {connections} connections: p99 latency, Studio vs nginx"
+    """Cached hits under wrk, side by side: Studio alone, a minimal Django view returning the same stored
+    file, nginx's cache in front of Studio (the deployment's configuration) and nginx serving the file."""
+    label = f"cached hit, {connections} connections (wrk, {duration}s)"
     try:
         wrk = try_apt_install("wrk", "wrk", allow_install)
     except NotMeasured as error:
-        return [Row(rps_label, f"not measured: {error}", ""), Row(p99_label, f"not measured: {error}", "")]
-    print("Cached hits: Studio ...", file=sys.stderr)
-    try:
-        studio_rps, studio_p99 = run_wrk(wrk, studio_url, connections=connections, duration=duration)
-    except NotMeasured as error:
-        return [Row(rps_label, f"not measured: {error}", ""), Row(p99_label, f"not measured: {error}", "")]
-    studio_rps_text, studio_p99_text = f"{studio_rps:,.0f} req/s", f"{studio_p99:.1f} ms"
+        return [Row(label, f"not measured: {error}", "")]
+
+    def measure(name: str, url: str) -> tuple[float, float] | str:
+        print(f"Cached hits: {name} ...", file=sys.stderr)
+        try:
+            return run_wrk(wrk, url, connections=connections, duration=duration)
+        except NotMeasured as error:
+            return f"not measured: {error}"
+
+    def text(result: tuple[float, float] | str) -> str:
+        return result if isinstance(result, str) else f"{result[0]:,.0f} req/s, p99 {result[1]:.1f} ms"
+
+    studio = measure("Studio", f"http://{HOST}:{studio_port}{path}")
+    minimal = measure("minimal Django view", f"http://{HOST}:{minimal_port}/minimal/{stored_name}")
+    rows = []
+    if isinstance(studio, str) or isinstance(minimal, str):
+        rows.append(
+            Row(
+                f"{label}: Studio alone vs a minimal Django view (same file, same storage)",
+                text(studio),
+                text(minimal),
+            )
+        )
+    else:
+        ratio = minimal[0] / studio[0]  # cost per request, Studio over the minimal view
+        rows.append(
+            Row(
+                f"{label}: Studio alone vs a minimal Django view (same file, same storage)",
+                text(studio),
+                text(minimal),
+                f"{ratio:.2f}x the minimal view's cost",
+                f"<= {TARGET_MINIMAL_VIEW_RATIO}x",
+                verdict(ratio <= TARGET_MINIMAL_VIEW_RATIO),
+            )
+        )
     try:
         nginx = try_apt_install("nginx", "nginx", allow_install)
-        conf = nginx_config(RUN_DIR / "nginx-root", nginx_port)
-        print("Cached hits: nginx ...", file=sys.stderr)
+        conf = nginx_config(
+            RUN_DIR / "nginx-root", nginx_port, cache_port=cache_port, studio_port=studio_port
+        )
         with server([nginx, "-p", str(conf.parent), "-c", str(conf)], log=RUN_DIR / "nginx.log") as process:
             wait_for_http(nginx_port, "/variant.webp", process)
-            nginx_rps, nginx_p99 = run_wrk(
-                wrk, f"http://{HOST}:{nginx_port}/variant.webp", connections=connections, duration=duration
-            )
+            wait_for_http(cache_port, path, process)  # the first fetch fills nginx's cache
+            cached = measure("Studio behind nginx's cache", f"http://{HOST}:{cache_port}{path}")
+            static = measure("nginx static file", f"http://{HOST}:{nginx_port}/variant.webp")
     except NotMeasured as error:
-        return [
-            Row(rps_label, studio_rps_text, f"not measured: {error}"),
-            Row(p99_label, studio_p99_text, f"not measured: {error}"),
-        ]
-    return [
+        cached = static = f"not measured: {error}"
+    if isinstance(cached, str) or isinstance(static, str):
+        rows.append(Row(f"{label}: Studio behind nginx's cache vs nginx static", text(cached), text(static)))
+        return rows
+    share = cached[0] / static[0]
+    rows.append(
         Row(
-            rps_label,
-            studio_rps_text,
-            f"{nginx_rps:,.0f} req/s (static file, {STUDIO_WORKERS} workers)",
-            f"{100 * studio_rps / nginx_rps:.1f}% of nginx",
-            "report",
-        ),
-        Row(
-            p99_label,
-            studio_p99_text,
-            f"{nginx_p99:.1f} ms",
-            f"{studio_p99 / nginx_p99:.1f}x nginx",
-            "report",
-        ),
-    ]
+            f"{label}: Studio behind nginx's cache (deploy/nginx) vs nginx serving the file",
+            text(cached),
+            f"{text(static)} ({STUDIO_WORKERS} workers)",
+            f"{100 * share:.0f}% of nginx's rate",
+            f">= {100 * TARGET_NGINX_CACHE_SHARE:.0f}%, p99 < {TARGET_NGINX_CACHE_P99_MS:g} ms",
+            verdict(share >= TARGET_NGINX_CACHE_SHARE and cached[1] < TARGET_NGINX_CACHE_P99_MS),
+        )
+    )
+    if not isinstance(studio, str):
+        rows.append(
+            Row(
+                f"{label}: Studio alone vs nginx serving the file",
+                text(studio),
+                text(static),
+                f"{100 * studio[0] / static[0]:.1f}% of nginx's rate",
+                "report",
+            )
+        )
+    return rows
 
 
 def render_table(rows: list[Row], notes: list[str]) -> str:

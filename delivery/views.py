@@ -69,15 +69,73 @@ def _variant_and_data(if_none_match: str, **render_args) -> tuple[Variant, bytes
     raise services.RenderCapacityError
 
 
+def _cache_control(*, expires: int | None, versioned: bool, now: float) -> str:
+    if expires is not None:
+        # No cache may keep it past the link's end.
+        remaining = max(0, int(expires - now))
+        return f"public, max-age={min(remaining, settings.STUDIO_DELIVERY_MAX_AGE)}"
+    if versioned:
+        return f"public, max-age={settings.STUDIO_DELIVERY_IMMUTABLE_MAX_AGE}, immutable"
+    return (
+        f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}, "
+        f"stale-while-revalidate={settings.STUDIO_DELIVERY_STALE_WHILE_REVALIDATE}"
+    )
+
+
+def _image_response(
+    data: bytes | None, *, etag: str, content_type: str, cache_control: str, asset_id: int, negotiated: bool
+) -> HttpResponseBase:
+    """The image (or a 304 when ``data`` is None) with its caching headers."""
+    if data is None:
+        response: HttpResponseBase = HttpResponseNotModified()
+    else:
+        response = HttpResponse(data, content_type=content_type)
+        response["Content-Length"] = str(len(data))
+    response["ETag"] = f'"{etag}"'
+    response["Cache-Control"] = cache_control
+    # The asset's tag, so a purge names the asset rather than every URL a site used (delivery/purge.py).
+    response["Surrogate-Key"] = response["Cache-Tag"] = purge.cache_tag(asset_id)
+    if negotiated:
+        patch_vary_headers(response, ["Accept"])
+    _security_headers(response)
+    return response
+
+
+def _serve_remembered(request: HttpRequest, delivery_path: str, now: float) -> HttpResponseBase | None:
+    """A path this process resolved seconds ago (services.HitCache): served from its stored file, or None to
+    take the full path (not remembered, the link has expired, or the file is gone: purged or evicted)."""
+    hit = services.hit_cache.get(delivery_path)
+    if hit is None or (hit.expires is not None and now >= hit.expires):
+        return None
+    data = services.stored_file_read(hit.file_name)
+    if data is None:
+        services.hit_cache.forget(delivery_path)
+        return None
+    tags = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
+    current = f'"{hit.etag}"' in tags
+    return _image_response(
+        None if current else data,
+        etag=hit.etag,
+        content_type=hit.content_type,
+        cache_control=_cache_control(expires=hit.expires, versioned=hit.versioned, now=now),
+        asset_id=hit.asset_id,
+        negotiated=False,
+    )
+
+
 @require_safe
 def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
+    now = time.time()
+    remembered = _serve_remembered(request, delivery_path, now)
+    if remembered is not None:
+        return remembered
+
     presets = services.preset_map()
     try:
         delivery = parse_delivery_path(delivery_path, presets=presets)
     except TransformationError as error:
         return _plain(400, f"Bad transformation: {error}")
 
-    now = time.time()
     if delivery.signature is not None:
         if not verify(delivery.signature, delivery.signed_path, settings.STUDIO_DELIVERY_KEYS):
             return _plain(403, "Invalid signature for this URL.")
@@ -121,29 +179,23 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
         logger.exception("Stored image %s cannot be rendered", asset.pk)
         return _plain(500, "The stored image could not be rendered.")
 
-    if delivery.expires is not None:
-        # No cache may keep it past the link's end.
-        remaining = max(0, int(delivery.expires - now))
-        cache_control = f"public, max-age={min(remaining, settings.STUDIO_DELIVERY_MAX_AGE)}"
-    elif delivery.version is not None:
-        cache_control = f"public, max-age={settings.STUDIO_DELIVERY_IMMUTABLE_MAX_AGE}, immutable"
-    else:
-        cache_control = (
-            f"public, max-age={settings.STUDIO_DELIVERY_MAX_AGE}, "
-            f"stale-while-revalidate={settings.STUDIO_DELIVERY_STALE_WHILE_REVALIDATE}"
+    if not negotiated:
+        services.hit_cache.put(
+            delivery_path,
+            asset_id=asset.pk,
+            file_name=variant.file.name,
+            etag=variant.etag,
+            content_type=variant.content_type,
+            expires=delivery.expires,
+            versioned=delivery.version is not None,
         )
-
-    etag = f'"{variant.etag}"'
-    if data is None:
-        response: HttpResponseBase = HttpResponseNotModified()
-    else:
-        response = HttpResponse(data, content_type=variant.content_type)
-        response["Content-Length"] = str(len(data))
-    response["ETag"] = etag
-    response["Cache-Control"] = cache_control
-    # The asset's tag, so a purge names the asset rather than every URL a site used (delivery/purge.py).
-    response["Surrogate-Key"] = response["Cache-Tag"] = purge.cache_tag(asset.pk)
-    if negotiated:
-        patch_vary_headers(response, ["Accept"])
-    _security_headers(response)
-    return response
+    return _image_response(
+        data,
+        etag=variant.etag,
+        content_type=variant.content_type,
+        cache_control=_cache_control(
+            expires=delivery.expires, versioned=delivery.version is not None, now=now
+        ),
+        asset_id=asset.pk,
+        negotiated=negotiated,
+    )

@@ -411,6 +411,9 @@ if STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET < 0 or STUDIO_DELIVERY_MAX_STORE_BYTES
         "or more."
     )
 STUDIO_DELIVERY_IMMUTABLE_MAX_AGE = 365 * 24 * 3600
+# Seconds each web process remembers what a delivery path resolved to, so a cached hit skips the lookups
+# (delivery/services.py HitCache); 0 turns it off. Revocation stays immediate whatever it is.
+STUDIO_DELIVERY_HIT_CACHE_SECONDS = env_int("STUDIO_DELIVERY_HIT_CACHE_SECONDS", 5)
 # Unversioned URLs may be served stale this long while a cache revalidates them in the background.
 STUDIO_DELIVERY_STALE_WHILE_REVALIDATE = env_int("STUDIO_DELIVERY_STALE_WHILE_REVALIDATE", 60)
 # Purging revoked assets from the caches in front (delivery/purge.py): "" (none), "http" (PURGE to nginx or

@@ -35,10 +35,14 @@ def media_root(tmp_path, settings):
 
 @pytest.fixture(autouse=True)
 def empty_cache() -> None:
-    """Each test starts with no counters in the cache (the delivery render rate counts per client)."""
+    """Each test starts with no counters in the cache (the delivery render rate counts per client) and no
+    delivery paths remembered by this process."""
     from django.core.cache import cache
 
+    from delivery.services import hit_cache
+
     cache.clear()
+    hit_cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -231,3 +231,37 @@ def test_concurrent_first_requests_render_a_variant_once(approved, settings, mon
     assert statuses == [200, 200, 200, 200]
     assert len(renders) == 1
     assert Variant.objects.count() == 1
+
+
+def test_a_remembered_path_is_served_without_queries_and_revocation_still_wins(
+    client, approved, reviewer, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    asset, public_id = approved
+    url = _url(f"t_preview/{public_id}.jpg")
+    first = client.get(url)
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = client.get(url)
+    assert again.status_code == 200 and again.content == first.content
+    assert again["ETag"] == first["ETag"] and again["Cache-Control"] == first["Cache-Control"]
+    with django_assert_num_queries(0):
+        assert client.get(url, headers={"If-None-Match": first["ETag"]}).status_code == 304
+    with django_capture_on_commit_callbacks(execute=True):
+        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
+    assert client.get(url).status_code == 404
+
+
+def test_another_process_that_remembers_a_revoked_path_finds_its_file_gone(client, approved):
+    asset, public_id = approved
+    url = _url(f"t_preview/{public_id}.jpg")
+    assert client.get(url).status_code == 200
+    remembered = services.hit_cache.get(url.split("/image/upload/", 1)[1])
+    assert remembered is not None
+    # As another web process sees it: the revocation's purge deleted the file, and this process still
+    # remembers the path.
+    review = asset.review
+    review.state = "revoked"
+    review.save(update_fields=["state"])
+    variant = Variant.objects.get(asset=asset)
+    variant.file.storage.delete(variant.file.name)
+    assert client.get(url).status_code == 404
