@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from generation.models import GenerationRequest
 from generation.signals import request_finished
+from studio.periodic import OnePerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -290,36 +291,14 @@ def sweep() -> dict[str, int]:
     return done
 
 
-class Sweeper(threading.Thread):
-    """Runs ``sweep`` every ``STUDIO_JOB_SWEEP_SECONDS`` in a worker's main process, through database and
-    broker outages: a failed round is logged and the next one starts on a fresh connection."""
-
-    def __init__(self) -> None:
-        super().__init__(name="studio-job-sweeper", daemon=True)
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(settings.STUDIO_JOB_SWEEP_SECONDS):
-            try:
-                close_old_connections()
-                done = sweep()
-                if any(done.values()):
-                    logger.info("Job sweeper: %s", done)
-            except Exception:
-                logger.warning("Job sweeper round failed; retrying", exc_info=True)
-            finally:
-                connection.close()
-
-
-_sweeper: Sweeper | None = None
+_sweeper = OnePerProcess(
+    "studio-job-sweeper", seconds=lambda: settings.STUDIO_JOB_SWEEP_SECONDS, work=lambda: sweep()
+)
 
 
 def start_sweeper(**_kwargs) -> None:
     """Connected to Celery's ``worker_ready``: one sweeper per worker."""
-    global _sweeper
-    if _sweeper is None or not _sweeper.is_alive():
-        _sweeper = Sweeper()
-        _sweeper.start()
+    _sweeper.start()
 
 
 # --- The running job's heartbeat and watchdog -------------------------------------------------------------

@@ -23,19 +23,11 @@ class Worker:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
+    # The pool and queues, as `make run` starts the generation worker.
+    pool = ["-P", "prefork", "-c", "1"]
+
     def start(self) -> "Worker":
-        command = [
-            sys.executable,
-            "-m",
-            "tests.faulty_worker",
-            "-A",
-            "studio",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            "1",
-        ]
+        command = [sys.executable, "-m", "tests.faulty_worker", "-A", "studio", "worker", *self.pool]
         command += ["--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

@@ -265,6 +265,7 @@ def _refined_child(source: Asset, user, *, revises: Asset | None = None) -> Asse
         user=user, source=source, parameters=RefineParameters(operation="upscale", scale=2), revises=revises
     )
     assert generation_request_claim(request_id=request.pk)
+    request.refresh_from_db()  # the lease the worker holds, as the worker reads it
     [child] = generation_request_complete(
         request=request, images=[Image.new("RGB", (request.width, request.height), (40, 90, 200))], seeds=[0]
     )
