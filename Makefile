@@ -36,7 +36,8 @@ $(DEV_STAMP): pyproject.toml Makefile | $(PY)
 
 install: $(STAMP)
 
-## run: migrate, create demo accounts on first run, then the web server and a Celery worker (Ctrl-C stops both)
+## run: migrate, create demo accounts on first run, then the web server, a generation worker and a webhooks
+## worker (outbound HTTP: webhooks, CDN purges); Ctrl-C stops them all
 run: $(STAMP) upscaler-libs
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py create_demo_accounts

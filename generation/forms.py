@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from generation.engine.registry import available_models, default_model, get_model
+from generation.models import Asset
 from generation.operations import ANCHORS, OPERATIONS, OUTPAINT, REFINE_OPERATIONS
 from generation.presets import (
     CUSTOM_SIZE,
@@ -11,7 +12,7 @@ from generation.presets import (
     STYLES,
     preset_for_size,
 )
-from generation.services import MAX_SEED, GenerationParameters, RefineParameters
+from generation.services import MAX_SEED, METADATA_FIELDS, GenerationParameters, RefineParameters
 
 CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
 MAX_MASK_BYTES = 8 * 1024 * 1024
@@ -193,3 +194,11 @@ class RefineForm(forms.Form):
             mode=data["mode"],
             mask_png=data["mask"],
         )
+
+
+class AssetMetadataForm(forms.ModelForm):
+    """The descriptive fields of an asset that its owner may edit (the limits are the model's)."""
+
+    class Meta:
+        model = Asset
+        fields = METADATA_FIELDS

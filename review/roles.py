@@ -41,5 +41,7 @@ def sync_groups() -> None:
         group.permissions.set(Permission.objects.filter(query))
     admins, _ = Group.objects.get_or_create(name=ADMINS)
     admins.permissions.set(
-        Permission.objects.filter(content_type__app_label__in=["generation", "review", "delivery", "auth"])
+        Permission.objects.filter(
+            content_type__app_label__in=["generation", "review", "delivery", "webhooks", "auth"]
+        )
     )

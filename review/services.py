@@ -26,6 +26,10 @@ class ReviewConflictError(ReviewError):
     """Someone else changed the asset first (a double click, two reviewers at once)."""
 
 
+class ReviewCommentRequiredError(ReviewError):
+    """The transition needs a comment saying why, and none was given."""
+
+
 DECISIONS: dict[str, str] = {
     "approve": ReviewState.APPROVED,
     "request_changes": ReviewState.CHANGES_REQUESTED,
@@ -152,7 +156,7 @@ def asset_review_decide(
         )
     to_state = DECISIONS[decision]
     if to_state in (ReviewState.CHANGES_REQUESTED, ReviewState.REJECTED) and not comment.strip():
-        raise ReviewError("Say what should change (or why it is rejected) in the comment.")
+        raise ReviewCommentRequiredError("Say what should change (or why it is rejected) in the comment.")
     changes: dict = {"decided_at": timezone.now()}
     if to_state == ReviewState.APPROVED:
         review = asset_review_ensure(asset=asset)
@@ -184,7 +188,7 @@ def asset_review_mark_checked_safe(*, asset: Asset, actor: AbstractBaseUser, com
     if not asset.is_flagged:
         raise ReviewError("This asset is not flagged: there is nothing to check.")
     if not comment.strip():
-        raise ReviewError("Say what you checked in the comment.")
+        raise ReviewCommentRequiredError("Say what you checked in the comment.")
     with transaction.atomic():
         review = asset_review_ensure(asset=asset)
         now = timezone.now()
@@ -218,7 +222,7 @@ def asset_review_revoke(*, asset: Asset, actor: AbstractBaseUser, comment: str) 
     if not actor.has_perm("review.revoke_assetreview"):
         raise ReviewPermissionError("Only reviewers can revoke an approval.")
     if not comment.strip():
-        raise ReviewError("Say why the approval is revoked.")
+        raise ReviewCommentRequiredError("Say why the approval is revoked.")
     return _transition(
         asset=asset,
         actor=actor,

@@ -9,6 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Webhooks go to their own queue, consumed by a light thread-pool worker (run_studio starts one), so a
+# message never waits behind a generation job and a slow receiver never holds a GPU worker. Workers
+# started without -Q consume only the default queue, as before.
+# CDN purges are the same kind of work: short outbound HTTP calls that must not wait for a generation.
+app.conf.task_routes = {"webhooks.*": {"queue": "webhooks"}, "delivery.purge_cdn": {"queue": "webhooks"}}
 
 
 @worker_init.connect

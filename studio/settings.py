@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "generation",
     "review",
     "delivery",
+    "studio.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -426,6 +427,51 @@ STUDIO_CDN_PURGE_ZONE = env_str("STUDIO_CDN_PURGE_ZONE", "")
 STUDIO_CDN_PURGE_TOKEN = env_str("STUDIO_CDN_PURGE_TOKEN", "")
 STUDIO_CDN_PURGE_API = env_str("STUDIO_CDN_PURGE_API", "")
 STUDIO_CDN_PURGE_SOFT = env_bool("STUDIO_CDN_PURGE_SOFT", False)
+
+# --- JSON API (studio/api.py and each app's api.py) --------------------------------------------------------
+# django-ninja's app: its docs page (/api/v1/docs) then uses the Swagger UI files ninja ships, served by
+# Studio itself, instead of a CDN (which the CSP would block, and a self-hosted Studio may not reach).
+INSTALLED_APPS += ["ninja"]
+# Requests per token (per user for the login session) as "<count>/<second|minute|hour|day>"; over it the
+# API answers 429 with Retry-After. 0 or empty turns it off. Counted in CACHES, like the render rate.
+STUDIO_API_RATE = env_str("STUDIO_API_RATE", "120/minute")
+try:
+    parse_rate(STUDIO_API_RATE)
+except ValueError as error:
+    raise ImproperlyConfigured(f"STUDIO_API_RATE: {error}.") from error
+# How long the first response to a POST with an Idempotency-Key is kept and replayed to retries.
+STUDIO_API_IDEMPOTENCY_SECONDS = env_int("STUDIO_API_IDEMPOTENCY_SECONDS", 24 * 3600)
+
+# --- Webhooks (studio/webhooks/) ----------------------------------------------------------------------------
+# Where people and sites reach Studio: the links in webhook payloads (asset pages, delivery URLs) start here.
+# In production it defaults to https:// and the first of DJANGO_ALLOWED_HOSTS.
+STUDIO_SITE_URL = env_str(
+    "STUDIO_SITE_URL", f"https://{ALLOWED_HOSTS[0].lstrip('.')}" if PRODUCTION else "http://127.0.0.1:8000"
+).rstrip("/")
+# Receivers on private, loopback, link-local, multicast or reserved addresses are refused (at registration and
+# at every attempt, after resolving the name) unless this is on: for local development and the tests only.
+STUDIO_WEBHOOKS_ALLOW_PRIVATE = env_bool("STUDIO_WEBHOOKS_ALLOW_PRIVATE", False)
+# One deadline for a whole attempt (connect, send, answer), after which it counts as failed.
+STUDIO_WEBHOOKS_TIMEOUT = env_seconds("STUDIO_WEBHOOKS_TIMEOUT", 5.0)
+# Seconds between a failed attempt and the next, comma-separated; the last one repeats until
+# STUDIO_WEBHOOKS_RETRY_FOR seconds after the event, when the message fails and its endpoint is marked
+# failing. The default: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then every 8 h, for a day.
+_retry_default = ["5", "30", "120", "600", "1800", "3600", "7200", "14400", "28800"]
+try:
+    STUDIO_WEBHOOKS_RETRY_SCHEDULE = [
+        float(step) for step in env_list("STUDIO_WEBHOOKS_RETRY_SCHEDULE", _retry_default)
+    ] or [5.0]
+except ValueError as error:
+    raise ImproperlyConfigured(f"STUDIO_WEBHOOKS_RETRY_SCHEDULE: seconds, comma-separated: {error}") from None
+if min(STUDIO_WEBHOOKS_RETRY_SCHEDULE) < 0:
+    raise ImproperlyConfigured("STUDIO_WEBHOOKS_RETRY_SCHEDULE: delays are 0 seconds or more.")
+STUDIO_WEBHOOKS_RETRY_FOR = env_seconds("STUDIO_WEBHOOKS_RETRY_FOR", 24 * 3600)
+# The webhooks worker's sweeper queues due retries this often, and queues again a due message that no worker
+# took within STUDIO_WEBHOOKS_REQUEUE_SECONDS (a broker that lost it, a worker that died mid-attempt).
+STUDIO_WEBHOOKS_SWEEP_SECONDS = env_seconds("STUDIO_WEBHOOKS_SWEEP_SECONDS", 2.0)
+STUDIO_WEBHOOKS_REQUEUE_SECONDS = env_seconds("STUDIO_WEBHOOKS_REQUEUE_SECONDS", 60.0)
+# Threads of the webhooks worker that `manage.py run_studio` starts (each holds one attempt at a time).
+STUDIO_WEBHOOKS_CONCURRENCY = env_int("STUDIO_WEBHOOKS_CONCURRENCY", 4)
 
 # --- Content credentials (C2PA) -----------------------------------------------------------------------------
 # Every image Studio makes, every upload that arrives with credentials and every delivered variant carries a

@@ -1,7 +1,13 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from studio import services
+from studio.forms import ApiTokenForm
 
 
 @login_required
@@ -46,3 +52,44 @@ def client_ip_address(request: HttpRequest) -> str | None:
         if len(hops) >= proxies:
             return hops[-proxies]
     return request.META.get("REMOTE_ADDR")
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def account_settings(request: HttpRequest) -> HttpResponse:
+    """The Settings page: the user's API tokens. A new token is shown once, in this response only."""
+    form = ApiTokenForm(request.POST or None)
+    new_token = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            new_token = services.api_token_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=form.expires_at(),
+            )
+            form = ApiTokenForm()
+            status = 201
+        else:
+            status = 400
+    context = {
+        "form": form,
+        "new_token": new_token,
+        "tokens": services.api_tokens_of(user=request.user),
+    }
+    return render(request, "studio/settings.html", context, status=status)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(services.api_tokens_of(user=request.user), pk=token_id)
+    if services.api_token_revoke(user=request.user, token_id=token.pk):
+        messages.success(
+            request, f"Token {token.name!r} revoked: requests made with it are refused from now on."
+        )
+    else:
+        messages.info(request, f"Token {token.name!r} was already revoked.")
+    return redirect("settings")

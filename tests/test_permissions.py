@@ -40,6 +40,9 @@ MATRIX: dict[str, tuple[str, str, tuple]] = {
     "review:checked-safe": ("POST", "/review/assets/{asset}/checked-safe/", (LOGIN, 404, 403, 404, 302, 302)),
     "review:history-csv": ("GET", "/review/assets/{asset}/history.csv", (LOGIN, 403, 200, 404, 200, 200)),
     "delivery:serve": ("GET", "/image/upload/t_og-image/{public_id}.jpg", (200, 200, 200, 200, 200, 200)),
+    "settings": ("GET", "/settings/", (LOGIN, 200, 200, 200, 200, 200)),
+    "api-token-revoke": ("POST", "/settings/tokens/0/revoke/", (LOGIN, 404, 404, 404, 404, 404)),
+    "api-not-found": ("GET", "/api/v1/no-such-endpoint", (404, 404, 404, 404, 404, 404)),
 }
 
 
@@ -50,6 +53,8 @@ def _url_names(patterns, namespace: str = "") -> set[str]:
             if pattern.namespace == "admin":
                 names.add("admin")  # Django's own admin: its login and staff checks are Django's
                 continue
+            if pattern.namespace == "api":
+                continue  # the JSON API: every endpoint for every role in tests/api/test_endpoints_by_role.py
             inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
             names |= _url_names(pattern.url_patterns, inner)
         elif isinstance(pattern, URLPattern):

@@ -306,6 +306,10 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
     assert procfile["worker"].split()[:5] == ["celery", "-A", "studio", "worker", "-P"]
     worker = Worker(env=env, log_path=processes.log("worker")).start()
     processes.started.append(("worker", worker.process))
+    # Outbound HTTP (webhooks, and the CDN purges this test checks) has a worker of its own.
+    webhooks_command = procfile["webhooks"].split()
+    assert webhooks_command[0] == "celery"
+    webhooks = processes.start("webhooks", [sys.executable, "-m", *webhooks_command], env)
     cert, key = _tls_certificate(tmp_path)
     config = _nginx_config(
         tmp_path,
@@ -393,6 +397,7 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
     print(f"revoked variants left nginx's cache {time.monotonic() - began:.1f} s after the revocation")
     assert _bucket_keys(s3) == keys, "only the original is left"
     assert web.poll() is None and nginx.poll() is None and worker.process.poll() is None
+    assert webhooks.poll() is None
 
 
 def _query(database: str, sql: str, parameters: list) -> tuple | None:

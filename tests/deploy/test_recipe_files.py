@@ -39,13 +39,19 @@ def test_compose_runs_the_procfile_commands():
     procfile, services = _procfile(), _compose()["services"]
     assert _without_bind(shlex.split(services["web"]["command"])) == _without_bind(procfile["web"])
     assert shlex.split(services["worker"]["command"]) == procfile["worker"]
+    assert shlex.split(services["webhooks"]["command"]) == procfile["webhooks"]
 
 
 def test_systemd_runs_the_procfile_commands():
     procfile = _procfile()
-    for unit, name in (("studio-web.service", "web"), ("studio-worker@.service", "worker")):
+    units = (
+        ("studio-web.service", "web"),
+        ("studio-worker@.service", "worker"),
+        ("studio-webhooks.service", "webhooks"),
+    )
+    for unit, name in units:
         [exec_start] = re.findall(r"^ExecStart=(.+)$", (DEPLOY / "systemd" / unit).read_text(), re.MULTILINE)
-        command = shlex.split(exec_start)
+        command = shlex.split(exec_start.replace("%%", "%"))  # systemd's escape for a literal %
         assert command[0] == f"/srv/studio/.venv/bin/{procfile[name][0]}"
         # The worker unit adds a hostname per GPU; everything else is the Procfile's command.
         command = [part for part in command[1:] if not part.startswith("--hostname=")]

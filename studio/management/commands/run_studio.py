@@ -18,7 +18,9 @@ def _die_with_parent() -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the web server and a Celery worker together; Ctrl-C (or SIGTERM) stops both."
+    help = (
+        "Run the web server, a Celery worker and a webhooks worker together; Ctrl-C (or SIGTERM) stops all."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
@@ -39,6 +41,25 @@ class Command(BaseCommand):
                 "1",
                 "--loglevel=INFO",
             ],
+            # Webhooks: many short HTTP calls, each bounded by STUDIO_WEBHOOKS_TIMEOUT, on threads, from a
+            # queue of their own (studio/celery.py), so they never wait behind a generation job.
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "studio",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(settings.STUDIO_WEBHOOKS_CONCURRENCY),
+                "-Q",
+                "webhooks",
+                "-n",
+                "webhooks@%h",
+                "--loglevel=INFO",
+            ],
             [sys.executable, "manage.py", "runserver", "--noreload", addrport],
         ]
         processes = [
@@ -46,7 +67,7 @@ class Command(BaseCommand):
             for command in commands
         ]
         self.stdout.write(
-            self.style.SUCCESS(f"Studio on http://{addrport}/ (Ctrl-C stops the web server and the worker)")
+            self.style.SUCCESS(f"Studio on http://{addrport}/ (Ctrl-C stops the web server and the workers)")
         )
 
         def stop(*_args) -> None:

@@ -1,0 +1,173 @@
+"""The JSON API's delivery endpoints: channel presets, delivery URLs and responsive snippets for approved
+assets. Thin: the URL builder, the presets and the markup helpers the embed panel uses."""
+
+from datetime import datetime, timedelta
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from delivery.models import NamedPreset
+from delivery.services import preset_map
+from delivery.templatetags.delivery_tags import picture_html, responsive_image_html
+from delivery.transformations import TransformationError
+from delivery.urls_builder import variant_path, variant_url
+from generation.views import get_visible_asset
+from review import selectors as review_selectors
+from review.models import ReviewState
+from studio.api import Problem, not_found, scoped, user_of, validation_problem
+
+router = Router(tags=["delivery"])
+
+
+class PresetOut(Schema):
+    name: str = Field(description="Used as t_<name> in a delivery URL.")
+    label: str
+    transformation: str
+    description: str
+    sizes: str
+    widths: list[int]
+    servable: bool = Field(description="False for a preset saved around the admin's checks; see `problem`.")
+    problem: str
+
+
+class DeliveryUrlOut(Schema):
+    public_id: str
+    transformation: str
+    url: str = Field(description="Absolute: paste it into a site.")
+    path: str = Field(description="The part after /image/upload/.")
+    signed: bool = Field(description="True unless the URL uses one named preset at most (served unsigned).")
+    expires_at: datetime | None = Field(description="When the URL stops working; null: it does not expire.")
+
+
+class SnippetOut(Schema):
+    preset: str
+    url: str = Field(description="The preset's URL in JPEG.")
+    img: str = Field(description="<img srcset sizes width height> in JPEG.")
+    picture: str = Field(description="<picture> with AVIF and WebP sources and a JPEG <img>.")
+
+
+class SnippetsOut(Schema):
+    public_id: str
+    snippets: list[SnippetOut]
+    skipped: list[PresetOut] = Field(description="Presets that cannot be served, and why.")
+
+
+def _preset_out(preset: NamedPreset) -> dict:
+    problems = preset.problems()
+    return {
+        "name": preset.name,
+        "label": preset.label,
+        "transformation": preset.transformation,
+        "description": preset.description,
+        "sizes": preset.sizes,
+        "widths": [int(item) for item in preset.widths.split(",") if item.strip().isdigit()],
+        "servable": not problems,
+        "problem": " ".join(problems.values()),
+    }
+
+
+def _approved(request: HttpRequest, asset_id: int):
+    """The asset and its public id, if this user may see it and it is approved (else a 404 or a 409)."""
+    if not user_of(request).has_perm("generation.view_asset"):
+        raise Problem(403, "Your account may not build delivery URLs.")
+    asset = get_visible_asset(request, asset_id)
+    review = review_selectors.review_state_of(asset=asset)
+    if review is None or review.state != ReviewState.APPROVED or not review.public_id:
+        state = review.get_state_display().lower() if review else "a draft"
+        raise Problem(
+            409,
+            f"Asset {asset.pk} is {state}: only approved assets have delivery URLs.",
+            slug="state-conflict",
+        )
+    return asset, review.public_id
+
+
+@router.get("/presets", response=list[PresetOut], summary="List channel presets", **scoped("read"))
+def list_presets(request: HttpRequest) -> list[dict]:
+    """The named presets (t_<name>) admins keep: a channel's crop, size and format, and its srcset widths."""
+    return [_preset_out(preset) for preset in NamedPreset.objects.all()]
+
+
+class DeliveryUrlQuery(Schema):
+    transformation: str = Field(
+        "", description="Cloudinary grammar, e.g. c_fill,w_400,h_300/f_auto or t_<name>."
+    )
+    ext: str | None = Field(None, description="The format by extension: jpg, png, webp, avif.")
+    sign: bool = Field(False, description="Sign even a URL strict mode would serve unsigned.")
+    expires_in: int | None = Field(
+        None, ge=1, le=366 * 24 * 3600, description="Seconds until the URL stops working (always signed)."
+    )
+
+
+@router.get(
+    "/assets/{asset_id}/delivery-url",
+    response=DeliveryUrlOut,
+    summary="Build a delivery URL",
+    **scoped("read"),
+)
+def delivery_url(request: HttpRequest, asset_id: int, query: Query[DeliveryUrlQuery]) -> dict:
+    """A URL for any transformation of an approved asset: signed, unless it uses one named preset at most
+    (and `sign` is not set); with `expires_in`, it stops working after that many seconds."""
+    _asset, public_id = _approved(request, asset_id)
+    options = {
+        "ext": query.ext or None,
+        "presets": preset_map(),
+        "sign": query.sign,
+        "expires": timezone.now() + timedelta(seconds=query.expires_in) if query.expires_in else None,
+    }
+    try:
+        path = variant_path(public_id, query.transformation, **options)
+    except TransformationError as error:
+        raise validation_problem(str(error), "transformation", "query") from None
+    return {
+        "public_id": public_id,
+        "transformation": query.transformation.strip("/"),
+        "url": variant_url(public_id, query.transformation, request=request, **options),
+        "path": path,
+        "signed": path.startswith("s--"),
+        "expires_at": options["expires"],
+    }
+
+
+@router.get(
+    "/assets/{asset_id}/snippets", response=SnippetsOut, summary="Responsive snippets", **scoped("read")
+)
+def snippets(request: HttpRequest, asset_id: int, preset: str | None = None, alt: str | None = None) -> dict:
+    """Copy-ready `<img srcset>` and `<picture>` markup per channel preset (or the one named), as the asset
+    page's embed panel shows it. `alt` defaults to the asset's title."""
+    asset, public_id = _approved(request, asset_id)
+    named = list(NamedPreset.objects.all())
+    if preset is not None and preset not in {item.name for item in named}:
+        raise not_found("preset")
+    presets = {item.name: item.transformation for item in named}
+    items, skipped = [], []
+    for item in named:
+        if preset is not None and item.name != preset:
+            continue
+        if item.problems():
+            skipped.append(_preset_out(item))
+            continue
+        markup = {
+            "public_id": public_id,
+            "preset": item,
+            "source_size": (asset.width, asset.height),
+            "alt": asset.title if alt is None else alt,
+            "request": request,
+            "presets": presets,
+        }
+        try:
+            items.append(
+                {
+                    "preset": item.name,
+                    "url": variant_url(
+                        public_id, f"t_{item.name}", ext="jpg", request=request, presets=presets
+                    ),
+                    "img": str(responsive_image_html(**markup)),
+                    "picture": str(picture_html(**markup)),
+                }
+            )
+        except TransformationError as error:
+            skipped.append({**_preset_out(item), "servable": False, "problem": str(error)})
+    return {"public_id": public_id, "snippets": items, "skipped": skipped}

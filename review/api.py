@@ -1,0 +1,343 @@
+"""The JSON API's review endpoints: assets with their review state, history and lineage, metadata edits, the
+queue, and the decisions. Thin: the same forms, services and selectors as the pages in review/views.py."""
+
+from datetime import datetime
+
+import pydantic
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from ninja import Query, Router, Schema
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.pagination import CursorPagination, paginate
+from ninja.responses import Status
+from pydantic import Field
+
+from generation import selectors as generation_selectors
+from generation import services as generation_services
+from generation.api import AssetOut, GenerationRequestOut, RefineIn, asset_out, refine
+from generation.forms import AssetMetadataForm
+from generation.views import get_visible_asset
+from review import selectors, services
+from review.forms import CommentForm, DecisionForm
+from review.models import AssetReview, ReviewState
+from studio.api import Problem, field_error, form_problem, form_schema, scoped, text, user_of
+
+router = Router(tags=["review"])
+
+
+# --- Schemas -----------------------------------------------------------------------------------------------
+
+
+class ReviewOut(Schema):
+    state: str = Field(description="draft, in_review, approved, changes_requested, rejected or revoked.")
+    public_id: str | None = Field(description="Assigned at first approval; delivery URLs use it.")
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    needs_flag_check: bool = Field(
+        description="Flagged and not yet marked checked, safe: cannot be approved."
+    )
+    flag_checked_at: datetime | None
+    flag_checked_by: str | None
+
+
+class AssetListItem(AssetOut):
+    review: ReviewOut
+
+
+class EventOut(Schema):
+    created_at: datetime
+    actor: str
+    kind: str = Field(description="decision, flagged or checked_safe.")
+    from_state: str
+    to_state: str
+    comment: str
+
+
+class AssetRef(Schema):
+    id: int
+    title: str
+    operation: str
+    page_url: str
+
+
+class LineageOut(Schema):
+    ancestors: list[AssetRef] = Field(description="Oldest first, as far as this user may see.")
+    children: list[AssetRef]
+
+
+class FactOut(Schema):
+    label: str
+    value: str
+
+
+class ActionsOut(Schema):
+    can_submit: bool
+    can_decide: bool
+    can_check_safe: bool
+    can_revoke: bool
+    can_refine: bool
+    can_revise: bool
+    can_edit_metadata: bool
+
+
+class AssetDetailOut(AssetListItem):
+    facts: list[FactOut] = Field(description="How it was made, as the asset page lists it.")
+    history: list[EventOut]
+    lineage: LineageOut
+    revision_answers: EventOut | None = Field(description="For a revision: the change request it answers.")
+    actions: ActionsOut = Field(description="What this user may do with it now.")
+
+
+CommentIn = form_schema(CommentForm, "CommentIn")
+AssetMetadataIn = form_schema(AssetMetadataForm, "AssetMetadataIn")
+
+
+class AssetFilters(Schema):
+    state: ReviewState | None = None
+    mine: bool = Field(False, description="Only this user's own assets.")
+    campaign: text(200) | None = None
+    product: text(200) | None = None
+    channel: text(100) | None = None
+    operation: text(20) | None = Field(None, description="text2img, a refine operation, upload or import.")
+    flagged: bool | None = None
+
+
+def _review_out(asset, review: AssetReview) -> dict:
+    return {
+        "state": review.state,
+        "public_id": review.public_id,
+        "submitted_at": review.submitted_at,
+        "decided_at": review.decided_at,
+        "needs_flag_check": services.needs_flag_check(asset=asset, review=review),
+        "flag_checked_at": review.flag_checked_at,
+        "flag_checked_by": review.flag_checked_by.get_username() if review.flag_checked_by_id else None,
+    }
+
+
+def _event_out(event) -> dict:
+    return {
+        "created_at": event.created_at,
+        "actor": event.actor.get_username(),
+        "kind": event.kind,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "comment": event.comment,
+    }
+
+
+def _ref(asset) -> dict:
+    return {
+        "id": asset.pk,
+        "title": str(asset),
+        "operation": asset.operation,
+        "page_url": reverse("review:asset", args=[asset.pk]),
+    }
+
+
+def asset_detail_out(request: HttpRequest, asset) -> dict:
+    user = user_of(request)
+    # Assets from before review existed have no row yet: shown as drafts, as the asset page does.
+    review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
+    lineage = generation_selectors.asset_lineage(asset=asset, viewer=user)
+    can_refine = user.has_perm("generation.add_generationrequest")
+    can_decide = review.state == ReviewState.IN_REVIEW and services.can_decide(actor=user, asset=asset)
+    needs_flag_check = services.needs_flag_check(asset=asset, review=review)
+    answers = selectors.latest_changes_request(asset=asset.revision_of) if asset.revision_of_id else None
+    return {
+        **asset_out(asset),
+        "review": _review_out(asset, review),
+        "facts": [
+            {"label": label, "value": value} for label, value in generation_selectors.asset_facts(asset=asset)
+        ],
+        "history": [_event_out(event) for event in selectors.review_history(asset=asset)],
+        "lineage": {
+            "ancestors": [_ref(item) for item in lineage["ancestors"]],
+            "children": [_ref(item) for item in lineage["children"]],
+        },
+        "revision_answers": _event_out(answers) if answers else None,
+        "actions": {
+            "can_submit": review.state in services.SUBMITTABLE_FROM
+            and services.can_submit(actor=user, asset=asset),
+            "can_decide": can_decide,
+            "can_check_safe": can_decide and needs_flag_check,
+            "can_revoke": review.state == ReviewState.APPROVED and user.has_perm("review.revoke_assetreview"),
+            "can_refine": can_refine,
+            "can_revise": can_refine and review.state == ReviewState.CHANGES_REQUESTED,
+            "can_edit_metadata": generation_services.can_edit_asset_metadata(actor=user, asset=asset),
+        },
+    }
+
+
+def _list_item(review: AssetReview) -> dict:
+    return {**asset_out(review.asset), "review": _review_out(review.asset, review)}
+
+
+class AssetCursorPagination(CursorPagination):
+    """Newest first, by id; a cursor that is not one Studio made is a 422 naming ``cursor``."""
+
+    def paginate_queryset(self, queryset, pagination, request: HttpRequest, **params):
+        try:
+            cursor = self.Cursor.from_encoded_param(pagination.cursor)
+        except (pydantic.ValidationError, NinjaValidationError, UnicodeDecodeError):
+            cursor = None
+        if cursor is None or (cursor.p is not None and not cursor.p.isdigit()):
+            raise NinjaValidationError([{"loc": ("query", "cursor"), "msg": "Not a cursor from this API."}])
+        page = super().paginate_queryset(queryset, pagination, request, **params)
+        page["results"] = [_list_item(review) for review in page["results"]]
+        return page
+
+
+# --- Endpoints ---------------------------------------------------------------------------------------------
+
+
+@router.get("/assets", response=list[AssetListItem], summary="List assets", **scoped("read"))
+@paginate(AssetCursorPagination, ordering=("-asset_id",), page_size=50, max_page_size=200)
+def list_assets(request: HttpRequest, filters: Query[AssetFilters]):
+    """The assets this user may see (reviewers and admins: everyone's), newest first, filtered; follow
+    `next` for the following page."""
+    reviews = selectors.assets_with_state(
+        viewer=user_of(request), only_own=filters.mine, state=filters.state, limit=None
+    ).select_related("flag_checked_by")
+    for name in ("campaign", "product", "channel", "operation"):
+        value = getattr(filters, name)
+        if value is not None:
+            reviews = reviews.filter(**{f"asset__{name}": value})
+    if filters.flagged is not None:
+        reviews = reviews.filter(asset__is_flagged=filters.flagged)
+    return reviews
+
+
+@router.get("/assets/{asset_id}", response=AssetDetailOut, summary="Read an asset", **scoped("read"))
+def get_asset(request: HttpRequest, asset_id: int) -> dict:
+    """Metadata, how it was made, review state and history, lineage, and what this user may do with it."""
+    return asset_detail_out(request, get_visible_asset(request, asset_id))
+
+
+@router.patch(
+    "/assets/{asset_id}", response=AssetDetailOut, summary="Edit an asset's metadata", **scoped("generate")
+)
+def edit_asset(request: HttpRequest, asset_id: int, payload: AssetMetadataIn) -> dict:
+    """Title (also the alt text of snippets), campaign, product, channel and usage rights; fields left out
+    stay as they are. Its creator or an admin."""
+    asset = get_visible_asset(request, asset_id)
+    if not generation_services.can_edit_asset_metadata(actor=user_of(request), asset=asset):
+        raise Problem(403, "Only the asset's creator or an admin can edit its metadata.")
+    changes = {name: value for name, value in payload.model_dump().items() if value is not None}
+    current = {name: getattr(asset, name) for name in generation_services.METADATA_FIELDS}
+    form = AssetMetadataForm(data={**current, **changes})
+    if not form.is_valid():
+        raise form_problem(form)
+    generation_services.asset_update_metadata(
+        asset=asset, changes={name: form.cleaned_data[name] for name in changes}
+    )
+    return asset_detail_out(request, get_visible_asset(request, asset_id))
+
+
+@router.get("/review-queue", response=list[AssetListItem], summary="The review queue", **scoped("review"))
+def review_queue(request: HttpRequest, flagged: bool = False) -> list[dict]:
+    """Assets waiting for a decision, oldest submission first (reviewers)."""
+    if not user_of(request).has_perm("review.decide_assetreview"):
+        raise Problem(403, "Only reviewers see the review queue.")
+    return [_list_item(review) for review in selectors.review_queue(flagged_only=flagged)]
+
+
+def _transition(request: HttpRequest, asset_id: int, payload, act) -> dict:
+    asset = get_visible_asset(request, asset_id)
+    form = CommentForm(data={"comment": payload.comment or ""})
+    if not form.is_valid():
+        raise form_problem(form)
+    try:
+        act(asset=asset, actor=user_of(request), comment=form.cleaned_data["comment"])
+    except services.ReviewPermissionError as error:
+        raise Problem(403, str(error)) from None
+    except services.ReviewCommentRequiredError as error:
+        raise Problem(
+            422, str(error), slug="validation-error", errors=[field_error("comment", str(error))]
+        ) from None
+    except services.ReviewError as error:
+        raise Problem(409, str(error), slug="state-conflict") from None
+    return asset_detail_out(request, get_visible_asset(request, asset_id))
+
+
+def _decide(decision: str):
+    def act(*, asset, actor, comment: str) -> None:
+        form = DecisionForm(data={"decision": decision, "comment": comment})
+        if not form.is_valid():
+            raise form_problem(form)
+        services.asset_review_decide(asset=asset, actor=actor, decision=decision, comment=comment)
+
+    return act
+
+
+@router.post(
+    "/assets/{asset_id}/submit", response=AssetDetailOut, summary="Submit for review", **scoped("review")
+)
+def submit(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+    """A draft or an asset sent back goes (back) into the review queue. Its creator, or a reviewer."""
+    return _transition(request, asset_id, payload, services.asset_review_submit)
+
+
+@router.post("/assets/{asset_id}/approve", response=AssetDetailOut, summary="Approve", **scoped("review"))
+def approve(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+    """Approve an asset in review: it gets its public id and becomes deliverable. Reviewers, never for their
+    own generations (unless STUDIO_ALLOW_SELF_APPROVAL); a flagged one must be marked checked, safe first."""
+    return _transition(request, asset_id, payload, _decide("approve"))
+
+
+@router.post(
+    "/assets/{asset_id}/request-changes",
+    response=AssetDetailOut,
+    summary="Request changes",
+    **scoped("review"),
+)
+def request_changes(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+    """Send an asset in review back with a comment saying what should change (the comment is required)."""
+    return _transition(request, asset_id, payload, _decide("request_changes"))
+
+
+@router.post("/assets/{asset_id}/reject", response=AssetDetailOut, summary="Reject", **scoped("review"))
+def reject(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+    """Reject an asset in review, saying why (the comment is required)."""
+    return _transition(request, asset_id, payload, _decide("reject"))
+
+
+@router.post(
+    "/assets/{asset_id}/revoke", response=AssetDetailOut, summary="Revoke an approval", **scoped("review")
+)
+def revoke(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+    """Withdraw an approval, saying why: its delivery URLs answer 404 from then on."""
+    return _transition(request, asset_id, payload, services.asset_review_revoke)
+
+
+@router.post(
+    "/assets/{asset_id}/checked-safe",
+    response=AssetDetailOut,
+    summary="Mark checked, safe",
+    **scoped("review"),
+)
+def checked_safe(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+    """Vouch for a flagged asset in review, saying what was checked, so that it may be approved."""
+    return _transition(request, asset_id, payload, services.asset_review_mark_checked_safe)
+
+
+@router.post(
+    "/assets/{asset_id}/revisions",
+    response={201: GenerationRequestOut},
+    summary="Revise an asset sent back",
+    **scoped("generate"),
+)
+def create_revision(request: HttpRequest, response: HttpResponse, asset_id: int, payload: RefineIn) -> Status:
+    """A refine request whose results answer a reviewer's change request on this asset (linked as its
+    revisions), as the Revise page makes it."""
+    if not user_of(request).has_perm("generation.add_generationrequest"):
+        raise Problem(403, "Only people who may generate images can revise one.")
+    asset = get_visible_asset(request, asset_id)
+    review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
+    if review.state != ReviewState.CHANGES_REQUESTED:
+        raise Problem(
+            409,
+            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an asset a reviewer asked "
+            "changes on can be revised. POST /assets/{id}/refinements makes a new image from it instead.",
+            slug="state-conflict",
+        )
+    return refine(request, response, asset, payload, revises=asset)
