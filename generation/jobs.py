@@ -143,7 +143,11 @@ def release_if_dead(request: GenerationRequest) -> str | None:
         attempts=request.attempts,
         heartbeat_at=request.heartbeat_at,
     )
-    if request.attempts >= settings.STUDIO_JOB_MAX_ATTEMPTS:
+    if request.cancel_requested:
+        # Its owner asked to cancel before the worker died: done, not retried.
+        moved = rows.update(status=Status.CANCELED, finished_at=timezone.now())
+        new_status = Status.CANCELED
+    elif request.attempts >= settings.STUDIO_JOB_MAX_ATTEMPTS:
         moved = rows.update(
             status=Status.FAILED,
             error=_attempts_exhausted_reason(request.attempts),
@@ -156,7 +160,7 @@ def release_if_dead(request: GenerationRequest) -> str | None:
         )
         new_status = Status.QUEUED
     if moved:
-        if new_status == Status.FAILED:
+        if new_status != Status.QUEUED:
             announce_finished(request.pk, new_status)
         logger.warning(
             "Request %s: worker %s stopped during attempt %s; now %s",
@@ -257,9 +261,9 @@ def sweep() -> dict[str, int]:
     Returns what it did, by kind, for logs and tests.
     """
     now = timezone.now()
-    done = {"released": 0, "failed": 0, "sent": 0}
+    done = {"released": 0, "failed": 0, "canceled": 0, "sent": 0}
     running = GenerationRequest.objects.filter(status=Status.RUNNING).only(
-        "pk", "status", "worker", "heartbeat_at", "attempts"
+        "pk", "status", "worker", "heartbeat_at", "attempts", "cancel_requested"
     )
     for request in running:
         outcome = release_if_dead(request)
@@ -267,6 +271,8 @@ def sweep() -> dict[str, int]:
             done["released"] += 1
         elif outcome == Status.FAILED:
             done["failed"] += 1
+        elif outcome == Status.CANCELED:
+            done["canceled"] += 1
     # Never sent (the broker was down, or the sender died before sending): a few seconds' grace lets the web
     # app's own send land first. Sent long ago and still queued: the message was probably lost.
     unsent = Q(

@@ -228,7 +228,7 @@ def test_the_sweeper_releases_dead_leases_and_sends_them_again(create, marketer,
     assert sent == [request.pk]
     jobs.claim(request.pk)
     _silence(request)
-    assert jobs.sweep() == {"released": 1, "failed": 0, "sent": 1}
+    assert jobs.sweep() == {"released": 1, "failed": 0, "canceled": 0, "sent": 1}
     assert sent == [request.pk, request.pk]
 
 
@@ -297,3 +297,15 @@ def test_request_finished_is_sent_once_after_the_final_status_commits(
     finally:
         request_finished.disconnect(listen)
     assert heard == [(canceled.pk, Status.CANCELED), (failed.pk, Status.FAILED)]
+
+
+@pytest.mark.django_db
+def test_a_request_its_owner_asked_to_cancel_is_not_retried_when_its_worker_dies(create, sent):
+    request = create()
+    jobs.claim(request.pk)
+    assert jobs.cancel(request) == "stopping"
+    _silence(request)
+    assert jobs.sweep()["canceled"] == 1
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == (Status.CANCELED, 1)
+    assert sent == [request.pk], "not sent again"
