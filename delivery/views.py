@@ -55,12 +55,16 @@ def _allowed_unsigned(delivery: DeliveryRequest, presets: dict[str, str]) -> boo
     return delivery.canonical_transformation in allowed
 
 
+def _client_copy_is_current(if_none_match: str, etag: str) -> bool:
+    tags = {tag.strip() for tag in if_none_match.split(",")}
+    return f'"{etag}"' in tags or if_none_match.strip() == "*"
+
+
 def _variant_and_data(if_none_match: str, **render_args) -> tuple[Variant, bytes | None]:
     """The variant and its bytes, or no bytes when the client's copy is current (a 304)."""
     for _ in range(2):
         variant = services.variant_get_or_render(**render_args)
-        tags = {tag.strip() for tag in if_none_match.split(",")}
-        if f'"{variant.etag}"' in tags or if_none_match.strip() == "*":
+        if _client_copy_is_current(if_none_match, variant.etag):
             return variant, None
         data = services.variant_read(variant=variant)
         if data is not None:
@@ -111,8 +115,7 @@ def _serve_remembered(request: HttpRequest, delivery_path: str, now: float) -> H
     if data is None:
         services.hit_cache.forget(delivery_path)
         return None
-    tags = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
-    current = f'"{hit.etag}"' in tags
+    current = _client_copy_is_current(request.headers.get("If-None-Match", ""), hit.etag)
     return _image_response(
         None if current else data,
         etag=hit.etag,

@@ -77,7 +77,38 @@ def _wait_for_closed_port(port: int, log: Path, name: str) -> None:
         time.sleep(0.1)
 
 
-class RedisServer:
+class PrivateServer:
+    """What both servers share: ``restart``, and a ``with`` block that stops the server and removes its files
+    however the test ends. Subclasses provide ``start``, ``stop`` and ``close``."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class RedisServer(PrivateServer):
     """redis-server on 127.0.0.1:<free port> that keeps nothing on disk: a restart brings it back empty."""
 
     def __init__(self) -> None:
@@ -149,26 +180,9 @@ class RedisServer:
             process.wait(timeout=STOP_TIMEOUT)
         _wait_for_closed_port(self.port, self.log, "redis-server")
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     @property
     def running(self) -> bool:
         return self.process is not None
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the server if it runs and delete its folder; safe to call more than once."""
@@ -189,7 +203,7 @@ def _postgres_bin_dir() -> Path:
     raise ServerUnavailable("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
 
 
-class PostgresServer:
+class PostgresServer(PrivateServer):
     """A fresh PostgreSQL cluster on 127.0.0.1:<free port> with trust authentication for the user
     ``postgres``. Its data survives stop() and start(); the whole cluster is deleted on close().
 
@@ -322,23 +336,6 @@ class PostgresServer:
             os.kill(pid, 9)
         except (OSError, ValueError, IndexError):
             pass  # gone already
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the server if it runs and delete the cluster; safe to call more than once."""

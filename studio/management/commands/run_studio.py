@@ -17,6 +17,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _celery_worker(*options: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "studio", "worker", *options, "--loglevel=INFO"]
+
+
 class Command(BaseCommand):
     help = (
         "Run the web server, a Celery worker and a webhooks worker together; Ctrl-C (or SIGTERM) stops all."
@@ -28,28 +32,10 @@ class Command(BaseCommand):
     def handle(self, *args, addrport: str, **options) -> None:
         commands = [
             # One job at a time in a child process: when a job hangs or is killed, the pool starts a new one.
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "studio",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "1",
-                "--loglevel=INFO",
-            ],
-            # Webhooks: many short HTTP calls, each bounded by STUDIO_WEBHOOKS_TIMEOUT, on threads, from a
+            _celery_worker("-P", "prefork", "-c", "1"),
+            # Webhooks and CDN purges: many short HTTP calls, each bounded by a timeout, on threads, from a
             # queue of their own (studio/celery.py), so they never wait behind a generation job.
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "studio",
-                "worker",
+            _celery_worker(
                 "-P",
                 "threads",
                 "-c",
@@ -58,8 +44,7 @@ class Command(BaseCommand):
                 "webhooks",
                 "-n",
                 "webhooks@%h",
-                "--loglevel=INFO",
-            ],
+            ),
             [sys.executable, "manage.py", "runserver", "--noreload", addrport],
         ]
         processes = [
