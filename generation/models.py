@@ -145,10 +145,18 @@ class Asset(models.Model):
     ai_generated = models.BooleanField(default=True)
 
     title = models.CharField(max_length=200, blank=True)
+    # What a screen reader says; the embed snippets and responsive tags use it.
+    alt_text = models.CharField(max_length=300, blank=True)
     campaign = models.CharField(max_length=200, blank=True, db_index=True)
     product = models.CharField(max_length=200, blank=True, db_index=True)
     channel = models.CharField(max_length=100, blank=True)
+    # Destination channels: names of delivery's channel presets (t_<name>), each signed off in review.
+    channels = models.JSONField(default=list, blank=True)
     usage_rights = models.CharField(max_length=200, blank=True)
+    # Where the crops centre (g_auto and the presets that use it), as fractions of the width and height from
+    # the top left; unset, libvips' attention crop decides.
+    focal_x = models.FloatField(null=True, blank=True)
+    focal_y = models.FloatField(null=True, blank=True)
 
     # Moderation: why this image needs a reviewer's explicit "checked, safe" before it may be approved (the
     # prompt rules its request matched, the safety checker's verdict). Lists blur flagged images.

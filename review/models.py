@@ -68,6 +68,8 @@ class ReviewEvent(models.Model):
         # Moderation steps, which leave the state as it is (from_state == to_state):
         FLAGGED = "flagged", "Flagged"  # the asset entered review flagged; the comment says why
         CHECKED_SAFE = "checked_safe", "Checked, safe"  # a reviewer vouched for a flagged asset
+        EDITED = "edited", "Edited"  # metadata changed; details holds {"changes": {field: [old, new]}}
+        REPLACED = "replaced", "Replaced"  # a revision took over this asset's public id
 
     # PROTECT, not CASCADE: an asset that was ever reviewed keeps its record, so it cannot be deleted.
     asset = models.ForeignKey("generation.Asset", on_delete=models.PROTECT, related_name="review_events")
@@ -79,6 +81,9 @@ class ReviewEvent(models.Model):
     from_state = models.CharField(max_length=20, choices=ReviewState.choices)
     to_state = models.CharField(max_length=20, choices=ReviewState.choices)
     comment = models.TextField(blank=True)
+    # What the step recorded beyond its comment: a metadata edit's old and new values, the channel crops and
+    # checklist ticks an approval signed off.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["created_at", "pk"]

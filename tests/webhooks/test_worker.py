@@ -105,8 +105,11 @@ def test_real_workers_deliver_generation_and_review_events(
     for request_seen in received:
         Webhook(endpoint.secret).verify(request_seen.body, request_seen.headers)
 
+    # The receiver records a request before it answers; the worker writes the outcome after the answer.
+    done = WebhookDelivery.Status.SUCCEEDED
+    wait_for(lambda: not WebhookDelivery.objects.exclude(status=done).exists(), timeout=10)
     deliveries = {d.event_type: d for d in WebhookDelivery.objects.all()}
-    assert all(d.status == WebhookDelivery.Status.SUCCEEDED for d in deliveries.values())
+    assert len(deliveries) == 3
     approval = deliveries["asset.approved"]
     attempts = list(approval.attempt_log.all())
     assert [a.status_code for a in attempts] == [500, 200]
@@ -144,8 +147,10 @@ def test_a_due_retry_survives_a_webhooks_worker_restart(
     # The message lives in the database: a fresh worker's sweeper sends it when it falls due.
     start_webhooks_worker(STUDIO_WEBHOOKS_RETRY_SCHEDULE="0.2,3")
     received = receiver.wait_for(3, timeout=30)
+    # The worker writes the outcome after the receiver has answered.
+    wait_for(lambda: WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.SUCCEEDED).exists(), timeout=10)
     delivery.refresh_from_db()
-    assert delivery.status == WebhookDelivery.Status.SUCCEEDED and delivery.attempts == 3
+    assert delivery.attempts == 3
     assert {r.headers["webhook-id"] for r in received} == {delivery.message_id}
     record_figures(
         "worker_restart",

@@ -1,0 +1,9 @@
+"""Placeholder, filled in by the work it is named for (or deleted before commit)."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("review", "0004_review_fields")]
+
+    operations = []
