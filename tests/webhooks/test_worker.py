@@ -148,7 +148,8 @@ def test_a_due_retry_survives_a_webhooks_worker_restart(
     start_webhooks_worker(STUDIO_WEBHOOKS_RETRY_SCHEDULE="0.2,3")
     received = receiver.wait_for(3, timeout=30)
     # The worker writes the outcome after the receiver has answered.
-    wait_for(lambda: WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.SUCCEEDED).exists(), timeout=10)
+    done = WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.SUCCEEDED)
+    wait_for(done.exists, timeout=10)
     delivery.refresh_from_db()
     assert delivery.attempts == 3
     assert {r.headers["webhook-id"] for r in received} == {delivery.message_id}
