@@ -100,3 +100,54 @@ class ReviewEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Review events are immutable.")
+
+
+class Comment(models.Model):
+    """A comment on an asset, seen by its creator and its reviewers: general, or pinned to a point of the
+    image, and threaded (a reply names its parent). A decision's comment is one too, linked to its event."""
+
+    asset = models.ForeignKey("generation.Asset", on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    event = models.OneToOneField(
+        ReviewEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="thread_comment"
+    )
+    body = models.TextField()
+    # A pin, as fractions of the image's width and height from the top left; both empty for a general one.
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(x__isnull=True, y__isnull=True) | Q(x__gte=0, x__lte=1, y__gte=0, y__lte=1),
+                name="comment_pin_inside_image",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}: comment {self.pk} by {self.author_id}"
+
+    @property
+    def is_pinned(self) -> bool:
+        return self.x is not None
+
+
+class ChecklistItem(models.Model):
+    """One point a reviewer ticks before approving (brand fit, no garbled text...). Admins edit the list;
+    an approval's event stores the ticks as they read then."""
+
+    label = models.CharField(max_length=200)
+    help_text = models.CharField(max_length=300, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.label

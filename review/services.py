@@ -77,6 +77,7 @@ def _transition(
     from_states: tuple[str, ...],
     to_state: str,
     comment: str,
+    details: dict | None = None,
     **changes,
 ) -> AssetReview:
     with transaction.atomic():
@@ -101,6 +102,7 @@ def _transition(
             from_state=from_state,
             to_state=to_state,
             comment=comment.strip(),
+            details=details or {},
         )
         review.refresh_from_db()
         transaction.on_commit(
