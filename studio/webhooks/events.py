@@ -27,6 +27,7 @@ REVIEW_STATE_EVENTS: dict[str, str] = {
     ReviewState.CHANGES_REQUESTED: EventType.ASSET_CHANGES_REQUESTED,
     ReviewState.REJECTED: EventType.ASSET_REJECTED,
     ReviewState.REVOKED: EventType.ASSET_REVOKED,
+    ReviewState.REPLACED: EventType.ASSET_REPLACED,
 }
 
 GENERATION_STATUS_EVENTS: dict[str, str] = {

@@ -13,7 +13,9 @@ class EventType(models.TextChoices):
     ASSET_CHANGES_REQUESTED = "asset.changes_requested", "Changes requested on an asset"
     ASSET_REJECTED = "asset.rejected", "Asset rejected"
     ASSET_REVOKED = "asset.revoked", "Asset approval revoked"
-    # Emitted by the usage-rights work (not in Studio yet) through events.asset_event_emit.
+    # A revision took over the asset's public id: unversioned URLs now show the revision.
+    ASSET_REPLACED = "asset.replaced", "Asset replaced by a revision"
+    # The rights sweep (delivery/rights.py) emits it once per closing of an asset's usage window.
     ASSET_RIGHTS_EXPIRED = "asset.rights_expired", "Asset usage rights expired"
 
 

@@ -10,6 +10,7 @@ from review import services as review_services
 from review.models import ReviewState
 from studio.webhooks import events, services
 from studio.webhooks.models import EventType, WebhookDelivery
+from tests.conftest import checklist_all
 from tests.webhooks.conftest import deliver_until_settled
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,9 @@ def test_review_decisions_send_their_events_in_order(
     with django_capture_on_commit_callbacks(execute=True):
         review_services.asset_review_submit(asset=asset, actor=marketer)
     with django_capture_on_commit_callbacks(execute=True):
-        review = review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+        review = review_services.asset_review_decide(
+            asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+        )
     # The original's delivery URL, which the approval's payload carries, is served while approved.
     original_path = f"/image/upload/{review.public_id}.png"
     assert client.get(original_path).status_code == 200
@@ -178,7 +181,9 @@ def test_a_broken_webhook_never_undoes_or_fails_a_decision(
 
     monkeypatch.setattr("studio.webhooks.events.review_change_data", broken)
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+        review_services.asset_review_decide(
+            asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+        )
     asset.review.refresh_from_db()
     assert asset.review.state == ReviewState.APPROVED
     assert not WebhookDelivery.objects.filter(event_type=EventType.ASSET_APPROVED).exists()
