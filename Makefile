@@ -84,19 +84,23 @@ test: $(DEV_STAMP) chromium nginx upscaler-libs
 ## bench: delivery benchmark (vs bare pyvips, Thumbor 7.8, nginx), model benchmark (prompt adherence, speed),
 ## refine benchmark (each refine operation's speed and checked quality) and delivery load test (200 connections
 ## for 60 s, cached and mixed with cold renders: throughput, latency, 429/503 shedding, no crash) and content
-## credentials benchmark (time and bytes C2PA signing adds to a generation and a cold variant); writes
-## var/bench/*.md. BENCH=delivery, BENCH=model, BENCH=refine, BENCH=load or BENCH=credentials runs only one;
-## MODEL_BENCH_ARGS / REFINE_BENCH_ARGS / LOAD_BENCH_ARGS pass options.
+## credentials benchmark (time and bytes C2PA signing adds to a generation and a cold variant) and review queue
+## benchmark (the queue page's median and p95 with 10,000 assets waiting, filtered and searched; on PostgreSQL
+## when DATABASE_URL is set); writes var/bench/*.md. BENCH=delivery, BENCH=model, BENCH=refine, BENCH=load,
+## BENCH=credentials or BENCH=queue runs only one; MODEL_BENCH_ARGS / REFINE_BENCH_ARGS / LOAD_BENCH_ARGS /
+## QUEUE_BENCH_ARGS pass options.
 BENCH ?= all
 MODEL_BENCH_ARGS ?=
 REFINE_BENCH_ARGS ?=
 LOAD_BENCH_ARGS ?=
+QUEUE_BENCH_ARGS ?=
 bench: $(DEV_STAMP) upscaler-libs
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = delivery ]; then $(PY) bench/delivery_bench.py; fi
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = model ]; then $(PY) bench/model_bench.py $(MODEL_BENCH_ARGS); fi
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = refine ]; then $(PY) bench/refine_bench.py $(REFINE_BENCH_ARGS); fi
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = load ]; then $(PY) bench/load_bench.py $(LOAD_BENCH_ARGS); fi
 	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = credentials ]; then $(PY) bench/credentials_bench.py; fi
+	if [ "$(BENCH)" = all ] || [ "$(BENCH)" = queue ]; then $(PY) bench/queue_bench.py $(QUEUE_BENCH_ARGS); fi
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from delivery.models import NamedPreset, Variant
+from delivery.models import BrandKit, NamedPreset, Variant
 
 
 @admin.register(NamedPreset)
@@ -36,3 +36,12 @@ class VariantAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(BrandKit)
+class BrandKitAdmin(admin.ModelAdmin):
+    # The model's clean() refuses a logo that is not approved and normalises the colours; the unique
+    # constraint allows one kit per team and one default kit (no team).
+    list_display = ["name", "team", "logo", "font", "primary_colour", "secondary_colour"]
+    search_fields = ["name", "team__name"]
+    raw_id_fields = ["logo"]

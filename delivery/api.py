@@ -1,20 +1,24 @@
 """The JSON API's delivery endpoints: channel presets, delivery URLs and responsive snippets for approved
 assets. Thin: the URL builder, the presets and the markup helpers the embed panel uses."""
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from delivery import crops
 from delivery.models import NamedPreset
-from delivery.services import preset_map
+from delivery.services import RenderCapacityError, preset_map
 from delivery.templatetags.delivery_tags import picture_html, responsive_image_html
 from delivery.transformations import TransformationError
 from delivery.urls_builder import variant_path, variant_url
 from generation.views import get_visible_asset
 from review import selectors as review_selectors
+from review import signoff
 from review.models import ReviewState
 from studio.api import Problem, not_found, scoped, user_of, validation_problem
 
@@ -136,7 +140,7 @@ def delivery_url(request: HttpRequest, asset_id: int, query: Query[DeliveryUrlQu
 )
 def snippets(request: HttpRequest, asset_id: int, preset: str | None = None, alt: str | None = None) -> dict:
     """Copy-ready `<img srcset>` and `<picture>` markup per channel preset (or the one named), as the asset
-    page's embed panel shows it. `alt` defaults to the asset's title."""
+    page's embed panel shows it. `alt` defaults to the asset's alt text (its title when that is empty)."""
     asset, public_id = _approved(request, asset_id)
     named = list(NamedPreset.objects.all())
     if preset is not None and preset not in {item.name for item in named}:
@@ -153,7 +157,7 @@ def snippets(request: HttpRequest, asset_id: int, preset: str | None = None, alt
             "public_id": public_id,
             "preset": item,
             "source_size": (asset.width, asset.height),
-            "alt": asset.title if alt is None else alt,
+            "alt": (asset.alt_text or asset.title) if alt is None else alt,
             "request": request,
             "presets": presets,
         }
@@ -171,3 +175,67 @@ def snippets(request: HttpRequest, asset_id: int, preset: str | None = None, alt
         except TransformationError as error:
             skipped.append({**_preset_out(item), "servable": False, "problem": str(error)})
     return {"public_id": public_id, "snippets": items, "skipped": skipped}
+
+
+# --- Channel crops (review's sign-off) ---------------------------------------------------------------------
+
+
+class ChannelCropOut(Schema):
+    channel: str = Field(description="The destination channel: a channel preset's name (t_<name>).")
+    label: str
+    transformation: str = Field(description="The preset's transformation, canonical.")
+    width: int = Field(description="The crop's size in pixels, as delivery serves it.")
+    height: int
+    upscale: float = Field(description="How many times the source's pixels are enlarged (1.0: never).")
+    upscale_warning: bool = Field(description="Enlarged more than 2x: it will look soft.")
+    focal_point: list[float] | None = Field(description="[x, y] the crop centres on, when it uses one.")
+    token: str = Field(description="Changes whenever the crop would (focal point, preset, file).")
+    seen_value: str = Field(
+        description="Once you have shown the crop to the reviewer, send this in `crops_seen` when approving."
+    )
+    url: str = Field(description="The crop as a JPEG (this API's authentication).")
+    problem: str = Field(description="Why the channel has no crop (no such preset); empty when it has one.")
+
+
+@router.get(
+    "/assets/{asset_id}/crops", response=list[ChannelCropOut], summary="Channel crops", **scoped("read")
+)
+def channel_crops(request: HttpRequest, asset_id: int) -> list[dict]:
+    """The crop each destination channel of the asset will serve, approved or not. Approving an asset with
+    destination channels needs each crop's `seen_value` in `crops_seen` (POST /assets/{id}/approve)."""
+    asset = get_visible_asset(request, asset_id)
+    return [
+        {
+            **asdict(crop),
+            "focal_point": list(crop.focal_point) if crop.focal_point else None,
+            "upscale_warning": crop.upscale_warning,
+            "seen_value": crop.seen_value if not crop.problem else "",
+            "url": ""
+            if crop.problem
+            else request.build_absolute_uri(
+                reverse("api:channel_crop_image", args=[asset.pk, crop.channel]) + f"?v={crop.token}"
+            ),
+        }
+        for crop in signoff.channel_crops(asset=asset)
+    ]
+
+
+@router.get(
+    "/assets/{asset_id}/crops/{channel}.jpg",
+    summary="A channel crop",
+    **scoped("read", {"responses": {"200": {"description": "The crop", "content": {"image/jpeg": {}}}}}),
+)
+def channel_crop_image(request: HttpRequest, asset_id: int, channel: str) -> HttpResponse:
+    """The crop a destination channel of the asset serves, as a JPEG, rendered as delivery renders it."""
+    asset = get_visible_asset(request, asset_id)
+    if channel not in {crop.channel for crop in signoff.channel_crops(asset=asset) if not crop.problem}:
+        raise not_found("destination channel of this asset")
+    try:
+        data, content_type = crops.channel_crop_image(asset=asset, channel=channel)
+    except TransformationError as error:
+        raise Problem(422, f"This channel's crop cannot be rendered: {error}") from None
+    except RenderCapacityError:
+        raise Problem(503, "Busy rendering other images; retry in a moment.") from None
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -1,9 +1,13 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from delivery.overlays import DEFAULT_FONT, FONTS
 from delivery.transformations import (
+    MAX_PATH_LENGTH,
     MAX_PIXELS_PARAM,
     TransformationError,
     check_preset_name,
@@ -27,8 +31,13 @@ class Variant(models.Model):
     asset = models.ForeignKey("generation.Asset", on_delete=models.CASCADE, related_name="variants")
     # The source's hash is part of the key, so replacing an asset's file can never serve a stale render.
     source_hash = models.CharField(max_length=64)
-    transformation = models.CharField(max_length=500, help_text="Canonical transformation string.")
+    transformation = models.CharField(
+        max_length=MAX_PATH_LENGTH, help_text="Canonical transformation string."
+    )
     format = models.CharField(max_length=10)
+    # The asset's focal point for a chain with g_auto ("auto" while it has none), empty for chains the focal
+    # point does not change: moving the point makes its earlier crops unreachable, even one still rendering.
+    focal = models.CharField(max_length=40, blank=True, default="")
     file = models.FileField(max_length=300)
     content_type = models.CharField(max_length=50)
     width = models.PositiveIntegerField()
@@ -39,11 +48,17 @@ class Variant(models.Model):
     # When a request last used it, to at most a minute (services.VARIANT_TOUCH_INTERVAL): the variant caps
     # evict the least recently used first.
     last_used_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The assets drawn over it as layers (l_<public_id>): the key names only the base asset, so this is how
+    # revoking (or closing the window of) an overlaid asset finds the variants that show it.
+    overlay_assets = models.ManyToManyField(
+        "generation.Asset", blank=True, related_name="overlaid_in_variants"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["asset", "source_hash", "transformation", "format"], name="variant_unique_key"
+                fields=["asset", "source_hash", "transformation", "format", "focal"],
+                name="variant_unique_key",
             ),
         ]
 
@@ -110,3 +125,63 @@ class NamedPreset(models.Model):
                     f"{item!r} is not a width: list whole numbers of pixels from 1 to {limit}, e.g. 480,960"
                 )
         return ""
+
+
+_HEX_COLOUR = RegexValidator(r"\A#[0-9A-Fa-f]{6}\Z", "Use a colour such as #1a2b3c.")
+
+
+class BrandKit(models.Model):
+    """A team's logo, font and colours, which named presets reference as ``l_$logo``, ``$font``,
+    ``co_$primary`` and ``co_$secondary`` (delivery/overlays.py), so that a preset such as "Square social
+    post" can put the logo in a corner without anyone typing a URL.
+
+    The kit without a team is the studio's default: it serves assets of no team and of teams without a kit
+    of their own. Without any kit, or with no approved logo, a ``l_$logo`` layer is left out.
+    """
+
+    name = models.CharField(max_length=100)
+    team = models.OneToOneField(
+        "studio.Team",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="brand_kit",
+        help_text="Leave empty for the studio's default kit (assets of no team, or of a team without a kit).",
+    )
+    logo = models.ForeignKey(
+        "generation.Asset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="An approved asset; while it is not approved (or outside its usage window) no logo shows.",
+    )
+    font = models.CharField(
+        max_length=40, choices=[(name, font.family) for name, font in FONTS.items()], default=DEFAULT_FONT
+    )
+    primary_colour = models.CharField(max_length=7, default="#000000", validators=[_HEX_COLOUR])
+    secondary_colour = models.CharField(max_length=7, default="#ffffff", validators=[_HEX_COLOUR])
+
+    class Meta:
+        constraints = [
+            # One kit per team, and one default kit (team empty): NULLs are distinct in a plain unique index.
+            models.UniqueConstraint(
+                Coalesce("team", models.Value(0)),
+                name="brand_kit_one_per_team",
+                violation_error_message="There is already a brand kit for this team (or a default kit).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from review.models import ReviewState
+        from review.selectors import review_state_of
+
+        self.primary_colour = self.primary_colour.lower()
+        self.secondary_colour = self.secondary_colour.lower()
+        if self.logo_id is not None:
+            review = review_state_of(asset=self.logo)
+            if review is None or review.state != ReviewState.APPROVED or not review.public_id:
+                raise ValidationError({"logo": "The logo must be an approved asset (it needs a public id)."})

@@ -58,7 +58,7 @@ def _embed_item(
             public_id=review.public_id,
             preset=preset,
             source_size=(asset.width, asset.height),
-            alt=asset.title,
+            alt=asset.alt_text or asset.title,
             request=request,
             presets=presets,
         ),

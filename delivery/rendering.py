@@ -41,13 +41,17 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import pyvips
 
 from delivery.transformations import CONTENT_GRAVITIES, Transformation, TransformationError
+
+if TYPE_CHECKING:
+    from delivery.overlays import Overlay
 
 __all__ = [
     "AI_DIGITAL_SOURCE_TYPE",
@@ -207,13 +211,20 @@ def render(
     accept_header: str | None = None,
     limits: RenderLimits | None = None,
     ai_generated: bool = False,
+    focal: tuple[float, float] | None = None,
+    layer_sources: Mapping[str, bytes] | None = None,
 ) -> RenderedImage:
     """Apply ``chain`` to ``source`` and encode it.
+
+    ``layer_sources`` maps the public id of each image layer (``l_<public_id>``) in the chain to that
+    approved asset's stored bytes; layers are drawn by delivery/overlay_rendering.py.
 
     ``output_format`` is what the request asked for (``DeliveryRequest.requested_format``: a format,
     ``"auto"`` or ``None``) or an already-negotiated concrete format. Quality comes from the chain's
     ``q_``. Output is sRGB with all metadata stripped, except that the AI-disclosure XMP is written when
     ``ai_generated`` is true or the source's own XMP already declares it.
+    ``focal`` is the asset's focal point as fractions (x, y) of the source: ``g_auto`` centres its crop on it
+    (clamped to the image) instead of asking libvips' attention smartcrop.
     Raises :class:`RenderLimitError` (a ``TransformationError``) before decoding when a limit is exceeded.
     """
     limits = limits or RenderLimits()
@@ -224,15 +235,25 @@ def render(
     actions = edit_actions(steps, info, choice.format)
 
     try:
-        image, source_xmp = _load(source, steps)
+        image, source_xmp = _load(source, steps, focal=focal)
         for index, step in enumerate(steps):
-            if index == 0 and step.loaded:
+            if step.overlay is not None:
+                # A layer draws over the image and keeps its size, so the focal point stays put.
+                from delivery.overlay_rendering import composite_layer  # it builds on this module
+
+                image = composite_layer(image, step.overlay, sources=layer_sources or {}, limits=limits)
                 continue
-            image = _apply(image, step)
+            if not (index == 0 and step.loaded):
+                image = _apply(image, step, focal=focal)
+            image = _finish(image, step)
+            # Each component acts on the one before's output: follow the point into it.
+            entering = steps[index - 1].out if index else (info.width, info.height)
+            focal = _focal_through(step, focal, size=entering)
         quality = next((c.quality for c in chain if c.quality is not None), None)
         # Never lose a disclosure the source already makes, even if the caller did not flag it.
         disclosure = _declared_source_type(source_xmp) or (AI_DIGITAL_SOURCE_TYPE if ai_generated else None)
-        data = _encode(image, choice.format, quality, disclosure, _flatten_colour(chain))
+        flatten, flags = _flatten_colour(chain), _output_flags(chain)
+        data = _encode(image, choice.format, quality, disclosure, flatten, flags)
     except pyvips.Error as error:
         raise SourceImageError(f"the image could not be rendered: {_first_line(error)}") from None
     return RenderedImage(
@@ -254,6 +275,10 @@ def edit_actions(
     actions: list[tuple[str, str]] = []
     size = (source.width, source.height)
     for step in steps:
+        if step.overlay is not None:
+            what = "text" if hasattr(step.overlay.layer, "text") else "an approved image"
+            actions.append(("c2pa.edited", f"{what} placed over it as a layer"))
+            continue
         if step.face_thumb:
             actions.append(("c2pa.cropped", "cropped around the face(s)"))
         if step.resize is not None:
@@ -279,6 +304,18 @@ def planned_size(chain: Sequence[Transformation], width: int, height: int) -> tu
     """The output size ``render`` will produce for a source of this size, computed without any pixels."""
     steps = _plan(chain, width, height)
     return steps[-1].out if steps else (width, height)
+
+
+def planned_upscale(chain: Sequence[Transformation], width: int, height: int) -> float:
+    """How many times ``render`` enlarges the source's pixels (the larger axis; 1.0 when it never enlarges),
+    computed without any pixels. Padding onto a larger canvas adds pixels but does not enlarge any."""
+    scale_x = scale_y = 1.0
+    for step in _plan(chain, width, height):
+        if step.resize is not None:
+            scale_x *= step.resize[0] / width
+            scale_y *= step.resize[1] / height
+        width, height = step.out
+    return max(1.0, scale_x, scale_y)
 
 
 def ai_disclosure_xmp(source_type: str = AI_DIGITAL_SOURCE_TYPE) -> bytes:
@@ -343,14 +380,23 @@ class _Step:
     background: str | None = None
     face_thumb: bool = False  # thumb + g_face(s): the face decides the region before scaling
     loaded: bool = False  # done by the loader (shrink-on-load) already
+    finish: Transformation | None = None  # e_/r_/bo_/a_ (and c_fill_pad's cut) after the geometry
+    shaped: tuple[int, int] | None = None  # the size before the finish, when it changes the size
+    overlay: Overlay | None = None  # a layer drawn over the image (l_...), which keeps its size
 
 
 def _plan(chain: Sequence[Transformation], width: int, height: int) -> list[_Step]:
     steps: list[_Step] = []
     for component in chain:
-        if component.crop is None:
+        if component.overlay is not None:
+            size = (width, height)
+            layer = _Step("layer", gravity=None, resize=None, crop=None, canvas=None, out=size)
+            steps.append(replace(layer, overlay=component.overlay))
+            continue
+        if component.crop is None and not _has_finish(component):
             continue  # f_/q_ only: nothing to do to the pixels
-        step = _plan_component(component, width, height)
+        geometry = _plan_component(component, width, height) if component.crop is not None else None
+        step = _plan_finish(component, width, height, geometry)
         steps.append(step)
         width, height = step.out
     return steps
@@ -363,7 +409,10 @@ def _plan_component(t: Transformation, width: int, height: int) -> _Step:
     th = _target(t.height, height, dpr)
     if t.aspect_ratio is not None:
         tw, th = _apply_aspect(t.aspect_ratio, tw, th, width, height, pad=mode in _PAD_MODES)
-    common = {"mode": mode, "gravity": t.gravity, "x": t.x, "y": t.y, "background": t.background}
+    if mode not in {"scale", "fit", "limit", "mfit", "crop"}:
+        tw, th = _one_side(tw, th, width, height)
+    x, y = _offset_pixels(t.x, width), _offset_pixels(t.y, height)
+    common = {"mode": mode, "gravity": t.gravity, "x": x, "y": y, "background": t.background}
 
     if mode in {"scale", "fit", "limit", "mfit"}:
         if mode == "scale" and tw is not None and th is not None:
@@ -378,7 +427,11 @@ def _plan_component(t: Transformation, width: int, height: int) -> _Step:
         resize = None if size == (width, height) else size
         return _Step(resize=resize, crop=None, canvas=None, out=size, **common)
 
-    if mode in {"fill", "lfill", "thumb"}:
+    if mode == "fill_pad":
+        assert tw is not None and th is not None
+        return _plan_fill_pad(t, width, height, tw, th, common)
+
+    if mode in {"fill", "lfill", "thumb", "auto"}:  # c_auto: a fill whose gravity defaults to g_auto
         assert tw is not None and th is not None  # the parser guarantees a full box
         if mode == "lfill":
             tw, th = min(tw, width), min(th, height)
@@ -456,6 +509,8 @@ def _output_has_alpha(source: SourceInfo, chain: Sequence[Transformation]) -> bo
     if source.has_alpha:
         return True
     # Padding with a translucent b_ adds an alpha channel to an opaque image.
+    if any(_adds_alpha(t) for t in chain):
+        return True  # rounded corners, a cut-out subject or an odd angle leave transparent pixels
     return any(t.crop in _PAD_MODES and t.background is not None and len(t.background) == 8 for t in chain)
 
 
@@ -467,14 +522,16 @@ def _flatten_colour(chain: Sequence[Transformation]) -> list[int]:
 # --- execution -------------------------------------------------------------------------------------------
 
 
-def _load(source: bytes, steps: list[_Step]) -> tuple[pyvips.Image, bytes | None]:
+def _load(
+    source: bytes, steps: list[_Step], *, focal: tuple[float, float] | None = None
+) -> tuple[pyvips.Image, bytes | None]:
     """Decode, using shrink-on-load for the first step when it starts with a resize."""
     header = pyvips.Image.new_from_buffer(source, "", access="sequential")
     source_xmp = header.get("xmp-data") if "xmp-data" in header.get_fields() else None
     first = steps[0] if steps else None
     if first is not None and first.resize is not None and not first.face_thumb:
         rw, rh = first.resize
-        if first.crop is not None and first.gravity == "auto":
+        if first.crop is not None and first.gravity == "auto" and focal is None:
             # fill + g_auto is exactly libvips' own attention thumbnail: one call, the benchmark floor.
             cw, ch = first.crop
             image = pyvips.Image.thumbnail_buffer(source, cw, height=ch, crop="attention")
@@ -510,7 +567,7 @@ def _is_srgb_profile(image: pyvips.Image) -> bool:
     return b"sRGB" in profile[:1024] or b"s\x00R\x00G\x00B" in profile[:1024]
 
 
-def _apply(image: pyvips.Image, step: _Step) -> pyvips.Image:
+def _apply(image: pyvips.Image, step: _Step, *, focal: tuple[float, float] | None = None) -> pyvips.Image:
     if step.face_thumb:
         image = image.copy_memory()  # detection and the cut both read it
         faces = _detect_faces(image)
@@ -521,17 +578,20 @@ def _apply(image: pyvips.Image, step: _Step) -> pyvips.Image:
         rw, rh = step.resize
         image = image.thumbnail_image(rw, height=rh, size="force")
     if step.crop is not None:
-        image = _crop(image, step)
+        image = _crop(image, step, focal=focal)
     if step.canvas is not None:
         image = _pad(image, step)
     return image
 
 
-def _crop(image: pyvips.Image, step: _Step) -> pyvips.Image:
+def _crop(image: pyvips.Image, step: _Step, *, focal: tuple[float, float] | None = None) -> pyvips.Image:
     assert step.crop is not None
     cw, ch = min(step.crop[0], image.width), min(step.crop[1], image.height)
     if (cw, ch) == (image.width, image.height):
         return image
+    if step.gravity == "auto" and focal is not None:
+        left, top = _around_focal(image.width, image.height, cw, ch, focal)
+        return image.extract_area(left, top, cw, ch)
     if step.gravity == "auto":
         return image.copy_memory().smartcrop(cw, ch, interesting="attention")
     if step.gravity in {"face", "faces"}:
@@ -545,6 +605,41 @@ def _crop(image: pyvips.Image, step: _Step) -> pyvips.Image:
         # Cloudinary: no face found -> the default (center) gravity.
     left, top = _place(image.width, image.height, cw, ch, step.gravity, step.x, step.y, offsets=True)
     return image.extract_area(left, top, cw, ch)
+
+
+def _around_focal(width: int, height: int, cw: int, ch: int, focal: tuple[float, float]) -> tuple[int, int]:
+    """Top-left of a cw x ch box centred on the focal point, moved inside the image if it would leave it."""
+    left = _clamp(round(focal[0] * width - cw / 2), width - cw)
+    top = _clamp(round(focal[1] * height - ch / 2), height - ch)
+    return left, top
+
+
+def _focal_through(
+    step: _Step, focal: tuple[float, float] | None, *, size: tuple[int, int]
+) -> tuple[float, float] | None:
+    """The focal point as fractions of ``step``'s output, given fractions of its input of ``size``.
+
+    Scaling keeps fractions; a cut or a canvas moves them. After a face-decided cut the box is not known
+    from sizes alone, so the point is dropped (a later ``g_auto`` falls back to attention).
+    """
+    if focal is None:
+        return None
+    width, height = step.resize or size
+    fx, fy = focal[0] * width, focal[1] * height
+    if step.crop is not None:
+        if step.face_thumb or step.gravity in {"face", "faces"}:
+            return None
+        cw, ch = min(step.crop[0], width), min(step.crop[1], height)
+        if step.gravity == "auto":
+            left, top = _around_focal(width, height, cw, ch, focal)
+        else:
+            left, top = _place(width, height, cw, ch, step.gravity, step.x, step.y, offsets=True)
+        fx, fy, width, height = fx - left, fy - top, cw, ch
+    if step.canvas is not None and step.canvas != (width, height):
+        pw, ph = step.canvas
+        left, top = _place(pw, ph, width, height, step.gravity, None, None, offsets=False)
+        fx, fy, width, height = fx + left, fy + top, pw, ph
+    return min(1.0, max(0.0, fx / width)), min(1.0, max(0.0, fy / height))
 
 
 def _pad(image: pyvips.Image, step: _Step) -> pyvips.Image:
@@ -592,7 +687,7 @@ def _place(
 
 
 def _face_thumb(image: pyvips.Image, faces: list[tuple[int, int, int, int]], step: _Step) -> pyvips.Image:
-    tw, th = step.out
+    tw, th = step.shaped or step.out
     fx, fy, fw, fh = _union(faces if step.gravity == "faces" else [_largest(faces)])
     # Keep a margin of one face size around the face(s), grown to the target's shape.
     region_w, region_h = fw * 2.0, fh * 2.0
@@ -652,7 +747,12 @@ def _clamp(value: int, upper: int) -> int:
 
 
 def _encode(
-    image: pyvips.Image, fmt: str, quality: int | str | None, disclosure: str | None, flatten: list[int]
+    image: pyvips.Image,
+    fmt: str,
+    quality: int | str | None,
+    disclosure: str | None,
+    flatten: list[int],
+    flags: frozenset[str] = frozenset(),
 ) -> bytes:
     image = image.copy()
     for name in image.get_fields():
@@ -669,13 +769,19 @@ def _encode(
     if fmt == "jpg":
         if image.hasalpha():
             image = image.flatten(background=flatten)
-        return image.jpegsave_buffer(Q=_quality(quality, "jpg"), optimize_coding=True, keep=keep)
+        # fl_progressive: an interlaced JPEG that shows coarse-to-fine while it loads.
+        return image.jpegsave_buffer(
+            Q=_quality(quality, "jpg"), optimize_coding=True, interlace="progressive" in flags, keep=keep
+        )
     if fmt == "webp":
         return image.webpsave_buffer(Q=_quality(quality, "webp"), effort=4, keep=keep)
     if fmt == "avif":
         return image.heifsave_buffer(Q=_quality(quality, "avif"), compression="av1", effort=4, keep=keep)
     if fmt == "png":
-        return image.pngsave_buffer(compression=6, keep=keep)
+        # fl_png8: an 8-bit palette PNG (much smaller, up to 256 colours); fl_progressive: interlaced.
+        return image.pngsave_buffer(
+            compression=6, palette="png8" in flags, interlace="progressive" in flags, keep=keep
+        )
     raise TransformationError(f"unsupported output format {fmt!r}")
 
 
@@ -784,3 +890,263 @@ def _jpeg_with_xmp(data: bytes, packet: bytes) -> bytes:
         out.append(xmp_segment)
     out.append(data[position:])
     return b"".join(out)
+
+
+# --- the rest of the grammar: c_fill_pad, dpr alone, e_, r_, bo_, a_ and fl_ ----------------------------
+# Kept apart from the geometry above: a component's "finish" runs after its resize/crop/pad, in
+# Cloudinary's order (effect, rounded corners, border, rotation), and may change its output size.
+
+_SUBJECT_EFFECTS = frozenset({"background_removal"})
+
+
+def _has_finish(t: Transformation) -> bool:
+    if t.effect is not None or t.radius is not None or t.border is not None or t.angle is not None:
+        return True
+    return t.crop in {"fill_pad"} or (t.crop is None and t.dpr is not None)
+
+
+def _plan_finish(t: Transformation, width: int, height: int, step: _Step | None) -> _Step:
+    """``step`` (the component's geometry, None without c_) with its finish: the size it ends at."""
+    if step is None:
+        # dpr_ alone scales the image entering it; e_/r_/bo_/a_ alone act on it at its size.
+        size = _scaled(width, height, t.dpr) if t.dpr is not None else (width, height)
+        resize = None if size == (width, height) else size
+        step = _Step(mode="none", gravity=None, resize=resize, crop=None, canvas=None, out=size)
+    if not _has_finish(t):
+        return step
+    w, h = step.out
+    if t.border is not None:
+        w, h = w + 2 * t.border[0], h + 2 * t.border[0]
+    if t.angle in (90, 270):
+        w, h = h, w
+    elif isinstance(t.angle, int) and t.angle != 180:
+        w, h = _rotated_box(w, h, t.angle)
+    return replace(step, finish=t, shaped=step.out, out=(w, h))
+
+
+def _plan_fill_pad(t: Transformation, width: int, height: int, tw: int, th: int, common: dict) -> _Step:
+    """c_fill_pad: scaled to fill the box (the most it can be), then shrunk only as far as the subject
+    needs to fit, the rest padded; the shrink and the cut are decided on pixels, in ``_fill_pad``."""
+    scale = max(tw / width, th / height)
+    resized = (max(tw, round(width * scale)), max(th, round(height * scale)))
+    resize = None if resized == (width, height) else resized
+    return _Step(resize=resize, crop=None, canvas=None, out=(tw, th), **common)
+
+
+def _one_side(tw: int | None, th: int | None, width: int, height: int) -> tuple[int | None, int | None]:
+    """A box mode given one side: the other keeps the image's aspect ratio (Cloudinary's rule)."""
+    if tw is not None and th is None:
+        return tw, max(1, round(tw * height / width))
+    if th is not None and tw is None:
+        return max(1, round(th * width / height)), th
+    return tw, th
+
+
+def _offset_pixels(value: int | float | None, size: int) -> int | None:
+    """x_/y_ in pixels; a fraction (x_0.25) is of the image entering the component."""
+    if value is None or isinstance(value, int):
+        return value
+    return round(value * size)
+
+
+def _rotated_box(width: int, height: int, degrees: int) -> tuple[int, int]:
+    radians = math.radians(degrees)
+    cos, sin = abs(math.cos(radians)), abs(math.sin(radians))
+    return max(1, round(width * cos + height * sin)), max(1, round(width * sin + height * cos))
+
+
+def _adds_alpha(t: Transformation) -> bool:
+    """Components whose result has transparent pixels (so f_auto never picks JPEG for them)."""
+    rotated = isinstance(t.angle, int) and t.angle % 90 != 0 and t.background is None
+    return t.effect in _SUBJECT_EFFECTS or t.radius is not None or rotated
+
+
+def _output_flags(chain: Sequence[Transformation]) -> frozenset[str]:
+    return frozenset(flag for t in chain for flag in t.flags)
+
+
+def _finish(image: pyvips.Image, step: _Step) -> pyvips.Image:
+    t = step.finish
+    if t is None:
+        return image
+    if step.mode == "fill_pad":
+        assert step.shaped is not None
+        image = _fill_pad(image, step.shaped, t.background)
+    if t.effect is not None:
+        image = _apply_effect(image, t.effect)
+    if t.radius is not None:
+        image = _round_corners(image, t.radius)
+    if t.border is not None:
+        image = _add_border(image, t.border, t.radius)
+    if t.angle is not None:
+        image = _rotate(image, t.angle, t.background)
+    if (image.width, image.height) != step.out:
+        # Rotation by an odd angle can land a pixel off the planned box: the plan is what limits checked.
+        image = image.gravity("centre", *step.out, extend="background", background=[0] * image.bands)
+    return image
+
+
+def _split_alpha(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
+    if image.hasalpha():
+        return image.extract_band(0, n=image.bands - 1), image.extract_band(image.bands - 1)
+    return image, None
+
+
+def _join_alpha(image: pyvips.Image, alpha: pyvips.Image | None) -> pyvips.Image:
+    image = image.cast("uchar").copy(interpretation="srgb")
+    return image.bandjoin(alpha) if alpha is not None else image
+
+
+def _subject_mask(image: pyvips.Image) -> pyvips.Image:
+    """The refine tools' subject finder (OpenCV GrabCut, generation/engine/masks.py) as a 0/255 band."""
+    from PIL import Image as PILImage  # only the subject effects need these: keep them off the import path
+
+    from generation.engine.masks import find_subject
+
+    rgb, _ = _split_alpha(image)
+    mask = find_subject(PILImage.fromarray(rgb.numpy(), "RGB"))
+    return pyvips.Image.new_from_memory(mask.tobytes(), mask.width, mask.height, 1, "uchar")
+
+
+def _subject_box(image: pyvips.Image) -> tuple[int, int, int, int] | None:
+    mask = _subject_mask(image)
+    if mask.max() == 0:
+        return None
+    left, top, width, height = mask.find_trim(threshold=127, background=[0])
+    return (left, top, width, height) if width and height else None
+
+
+def _fill_pad(image: pyvips.Image, box: tuple[int, int], background: str | None) -> pyvips.Image:
+    """``image`` already covers ``box``; shrink it only as far as its subject needs to fit, cut around the
+    subject and pad the rest (Cloudinary: "just enough padding to get a good crop")."""
+    tw, th = box
+    image = image.copy_memory()  # the subject finder reads it, then the cut does
+    subject = _subject_box(image)
+    if subject is None:
+        # No subject found: a plain content-aware fill.
+        return image.smartcrop(min(tw, image.width), min(th, image.height), interesting="attention")
+    sx, sy, sw, sh = subject
+    scale = min(1.0, tw / sw, th / sh)
+    if scale < 1.0:
+        image = image.resize(scale)
+        sx, sy, sw, sh = (round(v * scale) for v in (sx, sy, sw, sh))
+    cw, ch = min(tw, image.width), min(th, image.height)
+    left = _clamp(round(sx + sw / 2 - cw / 2), image.width - cw)
+    top = _clamp(round(sy + sh / 2 - ch / 2), image.height - ch)
+    image = image.extract_area(left, top, cw, ch)
+    if (cw, ch) == (tw, th):
+        return image
+    step = _Step(mode="pad", gravity=None, resize=None, crop=None, canvas=box, out=box, background=background)
+    return _pad(image, step)
+
+
+def _apply_effect(image: pyvips.Image, effect: str) -> pyvips.Image:
+    name, _, value = effect.partition(":")
+    if name == "background_removal":
+        image = image.copy_memory()
+        rgb, alpha = _split_alpha(image)
+        mask = _subject_mask(image).gaussblur(0.8)  # a soft edge, not a staircase
+        if alpha is not None:
+            mask = (mask * (alpha / 255.0)).cast("uchar")
+        return _join_alpha(rgb, mask)
+    rgb, alpha = _split_alpha(image)
+    if name == "grayscale":
+        return _join_alpha(rgb.colourspace("b-w").colourspace("srgb"), alpha)
+    if name == "blur":
+        # Cloudinary's strength 1-2000 (default 100) as a Gaussian of strength/50 pixels: 2 to 40.
+        return _join_alpha(rgb.gaussblur(int(value) / 50), alpha)
+    if name == "sharpen":
+        k = int(value) / 100  # default 100: libvips' own defaults
+        return _join_alpha(rgb.sharpen(sigma=1.0, m2=3 * k, y2=min(100, 10 * k), y3=min(100, 20 * k)), alpha)
+    if name == "improve":
+        _, mode, blend = effect.split(":")
+        return _join_alpha(_improve(rgb.copy_memory(), mode, int(blend) / 100), alpha)
+    raise TransformationError(f"unsupported effect e_{name}")
+
+
+def _improve(rgb: pyvips.Image, mode: str, blend: float) -> pyvips.Image:
+    """Cloudinary's e_improve: automatic levels, contrast and colour. Lightness is stretched so the 1st
+    and 99th percentiles span the range; ``indoor`` also neutralises a colour cast (grey world), ``outdoor``
+    lifts saturation a little. ``blend`` mixes the result with the original."""
+    import numpy as np
+
+    lab = rgb.colourspace("lab")
+    sample = lab.thumbnail_image(256).numpy() if max(rgb.width, rgb.height) > 256 else lab.numpy()
+    low, high = np.percentile(sample[..., 0], [1, 99])
+    stretch = 100.0 / max(high - low, 10.0)
+    lightness = ((lab[0] - low) * stretch).copy(interpretation="b-w")
+    if mode == "indoor":
+        a = lab[1] - float(np.mean(sample[..., 1])) * 0.8
+        b = lab[2] - float(np.mean(sample[..., 2])) * 0.8
+    else:
+        a, b = lab[1] * 1.15, lab[2] * 1.15
+    improved = lightness.bandjoin([a, b]).copy(interpretation="lab").colourspace("srgb")
+    if blend < 1.0:
+        improved = rgb * (1 - blend) + improved * blend
+    return improved.cast("uchar").copy(interpretation="srgb")
+
+
+def _corner_radii(radius: str, width: int, height: int) -> list[float] | None:
+    if radius == "max":
+        return None  # an ellipse touching every side
+    values = [int(v) for v in radius.split(":")] if ":" in radius else [int(radius)] * 4
+    limit = min(width, height) / 2
+    return [min(float(v), limit) for v in values]
+
+
+def _rounded_mask(width: int, height: int, radius: str) -> pyvips.Image:
+    radii = _corner_radii(radius, width, height)
+    if radii is None:
+        shape = f'<ellipse cx="{width / 2}" cy="{height / 2}" rx="{width / 2}" ry="{height / 2}"/>'
+    else:
+        tl, tr, br, bl = radii
+        shape = (
+            f'<path d="M{tl},0 H{width - tr} A{tr},{tr} 0 0 1 {width},{tr} V{height - br} '
+            f"A{br},{br} 0 0 1 {width - br},{height} H{bl} A{bl},{bl} 0 0 1 0,{height - bl} "
+            f'V{tl} A{tl},{tl} 0 0 1 {tl},0 Z"/>'
+        )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+        f'<g fill="#fff">{shape}</g></svg>'
+    )
+    return pyvips.Image.svgload_buffer(svg.encode()).extract_band(3)
+
+
+def _round_corners(image: pyvips.Image, radius: str) -> pyvips.Image:
+    rgb, alpha = _split_alpha(image)
+    mask = _rounded_mask(image.width, image.height, radius)
+    if alpha is not None:
+        mask = (mask * (alpha / 255.0)).cast("uchar")
+    return _join_alpha(rgb, mask)
+
+
+def _add_border(image: pyvips.Image, border: tuple[int, str], radius: str | None) -> pyvips.Image:
+    """A solid border round the image, following its rounded corners when it has them."""
+    size, colour = border
+    rgba = _rgba(colour)
+    width, height = image.width + 2 * size, image.height + 2 * size
+    if radius is None and not image.hasalpha() and rgba[3] == 255:
+        return image.embed(size, size, width, height, extend="background", background=rgba[:3])
+    if not image.hasalpha():
+        image = image.bandjoin(255)
+    canvas = (pyvips.Image.black(width, height, bands=4) + rgba).cast("uchar").copy(interpretation="srgb")
+    if radius is not None:
+        outer = radius if radius == "max" else ":".join(str(int(v) + size) for v in radius.split(":"))
+        canvas = _round_corners(canvas, outer)
+    framed = canvas.composite2(image, "over", x=size, y=size)
+    return framed.cast("uchar").copy(interpretation="srgb")
+
+
+def _rotate(image: pyvips.Image, angle: int | str, background: str | None) -> pyvips.Image:
+    if angle == "hflip":
+        return image.fliphor()
+    if angle == "vflip":
+        return image.flipver()
+    if angle in (90, 180, 270):
+        return image.rot(f"d{angle}")
+    # Any other angle: clockwise, on the smallest canvas that holds it all; the corners are b_ or clear.
+    if background is None and not image.hasalpha():
+        image = image.bandjoin(255)
+    fill = _rgba(background or "ffffff00")
+    fill = fill if image.hasalpha() else fill[:3]
+    return image.rotate(angle, background=fill).cast("uchar").copy(interpretation="srgb")

@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -19,9 +19,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from delivery import layers
 from delivery.models import NamedPreset, Variant
 from delivery.rendering import RenderedImage, RenderLimits, SourceInfo, choose_format, probe, render
-from delivery.transformations import DeliveryRequest
+from delivery.transformations import DeliveryRequest, Transformation
 from generation import credentials
 from generation import selectors as generation_selectors
 from generation.models import Asset
@@ -53,17 +54,29 @@ class NotDeliverableError(Exception):
     """The asset left approval while its variant was rendering; nothing was stored."""
 
 
+class OverlayNotFoundError(NotDeliverableError):
+    """A layer (``l_<public_id>``) names no approved, live asset, or it left approval during the render."""
+
+    def __init__(self, public_id: str) -> None:
+        super().__init__(f"No approved image with public id {public_id!r} to overlay.")
+        self.public_id = public_id
+
+
 @dataclass(frozen=True)
 class VariantKey:
     asset_id: int
     source_hash: str
     transformation: str
     format: str
+    focal: str = ""  # variant_focal_key(): the focal point, for chains it moves
 
     @property
     def storage_name(self) -> str:
+        # The focal point names the file too: a crop around a new point never reuses the old one's name, so a
+        # path another process remembers (HitCache) finds the old file gone rather than new bytes under it.
+        focal = f"|{self.focal}" if self.focal else ""
         digest = hashlib.sha256(
-            f"{self.source_hash}|{self.transformation}|{self.format}".encode()
+            f"{self.source_hash}|{self.transformation}|{self.format}{focal}".encode()
         ).hexdigest()
         return f"variants/{self.asset_id}/{digest[:40]}.{self.format}"
 
@@ -133,6 +146,38 @@ def resolve_format(*, asset: Asset, delivery: DeliveryRequest, accept: str) -> t
     return choice.format, choice.vary_accept
 
 
+def asset_focal_point(asset: Asset) -> tuple[float, float] | None:
+    """The asset's focal point as (x, y) fractions, or None when nobody set one."""
+    if asset.focal_x is None or asset.focal_y is None:
+        return None
+    return (asset.focal_x, asset.focal_y)
+
+
+def variant_focal_key(*, asset: Asset, components: Sequence[Transformation]) -> str:
+    """The part of a variant's key the focal point decides: empty for a chain without ``g_auto`` (the point
+    changes nothing there), else the point, or "auto" for libvips' attention crop while there is none."""
+    if not any(component.gravity == "auto" for component in components):
+        return ""
+    focal = asset_focal_point(asset)
+    return "auto" if focal is None else f"{focal[0]:.4f},{focal[1]:.4f}"
+
+
+def variant_render_unstored(*, asset: Asset, delivery: DeliveryRequest, output_format: str) -> RenderedImage:
+    """Render a variant as delivery would, without storing it or signing it: review's channel crops of an
+    asset that is not (yet) approved. Shares the render slots with delivery."""
+    delivery, overlays = layers.delivery_with_layers(asset=asset, delivery=delivery)
+    with _render_slot():
+        return render(
+            generation_selectors.asset_read_bytes(asset=asset),
+            delivery.components,
+            output_format=output_format,
+            limits=render_limits(),
+            ai_generated=asset.ai_generated,
+            focal=asset_focal_point(asset),
+            layer_sources=layers.layer_sources(overlays),
+        )
+
+
 def variant_get_or_render(
     *, asset: Asset, delivery: DeliveryRequest, output_format: str, client: str | None = None
 ) -> Variant:
@@ -142,7 +187,15 @@ def variant_get_or_render(
     used variants to keep the store within its caps. Raises ``RenderRateError``, ``RenderCapacityError``,
     ``NotDeliverableError`` and, for what the renderer refuses, ``TransformationError``.
     """
-    key = VariantKey(asset.pk, asset.content_hash, delivery.canonical_transformation, output_format)
+    # The brand kit goes in before the key is made, and every layer must show an approved asset (a 404).
+    delivery, overlays = layers.delivery_with_layers(asset=asset, delivery=delivery)
+    key = VariantKey(
+        asset.pk,
+        asset.content_hash,
+        delivery.canonical_transformation,
+        output_format,
+        focal=variant_focal_key(asset=asset, components=delivery.components),
+    )
     variant = _lookup(key)
     if variant is not None:
         _touch(variant)
@@ -161,9 +214,12 @@ def variant_get_or_render(
                 output_format=output_format,
                 limits=render_limits(),
                 ai_generated=asset.ai_generated,
+                focal=asset_focal_point(asset),
+                layer_sources=layers.layer_sources(overlays),
             )
             rendered = _with_credentials(rendered, asset=asset, source=source, public_id=delivery.public_id)
-        variant, created = _store(key, rendered)
+        drawn = {overlay.pk: public_id for public_id, overlay in overlays.items()}
+        variant, created = _store(key, rendered, versioned=delivery.version is not None, overlays=drawn)
     if created:
         try:
             _evict_for(variant)
@@ -207,6 +263,9 @@ class CachedHit:
     content_type: str
     expires: int | None  # the URL's own expiry (e--...--), checked on every hit
     versioned: bool
+    # The asset's usage window (go-live, expiry) as Unix times, checked on every hit too.
+    live_from: float | None
+    live_until: float | None
     kept_until: float  # time.monotonic()
 
 
@@ -277,6 +336,7 @@ def _lookup(key: VariantKey) -> Variant | None:
         source_hash=key.source_hash,
         transformation=key.transformation,
         format=key.format,
+        focal=key.focal,
     ).first()
 
 
@@ -310,7 +370,14 @@ def _charge_render(client: str | None) -> None:
         raise RenderRateError(retry_after=max(1, math.ceil((window + 1) * period - now)))
 
 
-def _store(key: VariantKey, rendered: RenderedImage) -> tuple[Variant, bool]:
+def _store(
+    key: VariantKey,
+    rendered: RenderedImage,
+    *,
+    versioned: bool = False,
+    overlays: dict[int, str] | None = None,
+) -> tuple[Variant, bool]:
+    """``overlays``: the id of each asset drawn as a layer, with the public id the URL named it by."""
     # The storage makes the name unique if it is taken, so this file is ours alone: deleting it below, or
     # evicting an older variant of the same key, can never remove a file another row points at.
     name = default_storage.save(key.storage_name, ContentFile(rendered.data))
@@ -319,13 +386,19 @@ def _store(key: VariantKey, rendered: RenderedImage) -> tuple[Variant, bool]:
         with transaction.atomic():
             # Re-checked with the review row locked: a revocation that committed during the render is seen
             # here, and one that comes later waits for this insert and then purges it.
-            if not review_selectors.asset_is_approved_locked(asset_id=key.asset_id):
+            # A versioned URL may show a version a revision replaced; an unversioned one only the current.
+            if not review_selectors.asset_is_approved_locked(asset_id=key.asset_id, or_replaced=versioned):
                 raise NotDeliverableError
+            # The same for every asset drawn as a layer; its revocation then finds this row to purge.
+            for overlay_id, public_id in (overlays or {}).items():
+                if not review_selectors.asset_is_approved_locked(asset_id=overlay_id):
+                    raise OverlayNotFoundError(public_id)
             variant, created = Variant.objects.get_or_create(
                 asset_id=key.asset_id,
                 source_hash=key.source_hash,
                 transformation=key.transformation,
                 format=key.format,
+                focal=key.focal,
                 defaults={
                     "file": name,
                     "content_type": rendered.content_type,
@@ -335,6 +408,8 @@ def _store(key: VariantKey, rendered: RenderedImage) -> tuple[Variant, bool]:
                     "etag": etag,
                 },
             )
+            if created and overlays:
+                variant.overlay_assets.set(overlays)
     except NotDeliverableError:
         default_storage.delete(name)
         raise
@@ -388,4 +463,6 @@ def variants_purge(*, asset: Asset) -> int:
     for variant in variants:
         default_storage.delete(variant.file.name)
     Variant.objects.filter(pk__in=[variant.pk for variant in variants]).delete()
+    # Variants of other assets that show this one as a layer (l_<public_id>) go too.
+    layers.overlaying_variants_purge(asset=asset)
     return len(variants)

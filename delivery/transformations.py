@@ -25,6 +25,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from delivery.overlays import Overlay
 
 __all__ = [
     "CROP_MODES",
@@ -47,8 +51,11 @@ class TransformationError(ValueError):
 
 
 CROP_MODES = frozenset(
-    {"scale", "fit", "limit", "mfit", "fill", "lfill", "pad", "lpad", "mpad", "crop", "thumb"}
-)
+    {
+        "scale", "fit", "limit", "mfit", "fill", "lfill", "pad", "lpad", "mpad", "crop", "thumb",
+        "fill_pad", "auto",
+    }
+)  # fmt: skip
 COMPASS = frozenset(
     {"center", "north", "south", "east", "west", "north_east", "north_west", "south_east", "south_west"}
 )
@@ -59,10 +66,10 @@ FORMATS = frozenset({"auto", "jpg", "png", "webp", "avif"})
 EXTENSIONS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 QUALITY_AUTO_LEVELS = frozenset({"best", "good", "eco", "low"})
 
-# Modes that need a full target box (w and h, or one of them with ar) to mean anything.
-_BOX_MODES = frozenset({"fill", "lfill", "pad", "lpad", "mpad", "thumb"})
+# Modes that fill or pad a target box: given one side alone, the other follows the image's aspect ratio.
+_BOX_MODES = frozenset({"fill", "lfill", "pad", "lpad", "mpad", "thumb", "fill_pad", "auto"})
 # Content-aware gravity picks what to keep, so it only applies where something is cut away.
-_CONTENT_GRAVITY_MODES = frozenset({"fill", "lfill", "crop", "thumb"})
+_CONTENT_GRAVITY_MODES = frozenset({"fill", "lfill", "crop", "thumb", "fill_pad", "auto"})
 _OFFSET_MODES = frozenset({"crop", "thumb"})
 _PAD_MODES = frozenset({"pad", "lpad", "mpad"})
 
@@ -100,7 +107,7 @@ NAMED_COLOURS = {
     "transparent": "00000000",
 }
 
-_PARAM_KEYS = ("c", "g", "w", "h", "ar", "dpr", "x", "y", "b", "f", "q", "t")
+_PARAM_KEYS = ("c", "g", "w", "h", "ar", "dpr", "x", "y", "b", "f", "q", "t", "a", "bo", "e", "fl", "r")
 # ASCII-only patterns: str.isdigit() and \d accept other scripts' digits, which must not reach int().
 _INT = re.compile(r"[0-9]{1,9}\Z")
 _DECIMAL = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}\Z")
@@ -130,15 +137,27 @@ class Transformation:
     height: int | float | None = None
     aspect_ratio: Fraction | None = None
     dpr: float | None = None
-    x: int | None = None
-    y: int | None = None
+    x: int | float | None = None
+    y: int | float | None = None
     background: str | None = None
     format: str | None = None
     quality: int | str | None = None
+    # The rest of the grammar (see "Effects, flags, corners, borders and angles" below): ``effect`` is
+    # ``name`` or ``name:value`` (``blur:300``), ``radius`` ``max`` or 1-4 ``:``-joined pixel values,
+    # ``border`` (pixels, rrggbb[aa]), ``angle`` degrees 1-359 or ``hflip``/``vflip``, ``flags`` sorted.
+    effect: str | None = None
+    radius: str | None = None
+    border: tuple[int, str] | None = None
+    angle: int | str | None = None
+    flags: tuple[str, ...] = ()
+    # A layer (l_...), with its fl_layer_apply component: a component of its own (delivery/overlays.py).
+    overlay: Overlay | None = None
 
     def canonical(self, *, include_delivery: bool = True) -> str:
         """Parameters sorted by key, numbers normalised: equal strings mean equal results."""
-        parts: dict[str, str] = {}
+        if self.overlay is not None:
+            return self.overlay.canonical()
+        parts: dict[str, str] = _extra_parts(self)
         if self.aspect_ratio is not None:
             parts["ar"] = f"{self.aspect_ratio.numerator}:{self.aspect_ratio.denominator}"
         if self.background is not None:
@@ -154,9 +173,9 @@ class Transformation:
         if self.width is not None:
             parts["w"] = _format_number(self.width)
         if self.x is not None:
-            parts["x"] = str(self.x)
+            parts["x"] = _format_number(self.x)
         if self.y is not None:
-            parts["y"] = str(self.y)
+            parts["y"] = _format_number(self.y)
         if include_delivery:
             if self.format is not None:
                 parts["f"] = self.format
@@ -299,9 +318,12 @@ def parse_delivery_path(path: str, *, presets: Mapping[str, str] | None = None) 
 
     if len(transformation_segments) > MAX_COMPONENTS:
         raise TransformationError(f"at most {MAX_COMPONENTS} transformation components are allowed")
-    written = tuple(_parse_component(segment, allow_preset=True) for segment in transformation_segments)
+    written = _parse_components(transformation_segments, allow_preset=True)
     components = _expand(written, presets or {})
     _check_delivery_params(components)
+    if len(_canonical_chain(components)) > MAX_PATH_LENGTH:
+        # The canonical form keys the stored variant (Variant.transformation holds this many characters).
+        raise TransformationError(f"the transformation is longer than {MAX_PATH_LENGTH} characters expanded")
     return DeliveryRequest(
         signature=signature,
         components=components,
@@ -395,7 +417,31 @@ def _parse_written(text: str, *, allow_preset: bool) -> tuple[Transformation | P
         raise TransformationError("the transformation has an empty component ('//')")
     if len(segments) > MAX_COMPONENTS:
         raise TransformationError(f"at most {MAX_COMPONENTS} transformation components are allowed")
-    return tuple(_parse_component(segment, allow_preset=allow_preset) for segment in segments)
+    return _parse_components(segments, allow_preset=allow_preset)
+
+
+def _parse_components(
+    segments: list[str], *, allow_preset: bool
+) -> tuple[Transformation | PresetReference, ...]:
+    """Each component parsed; a layer (``l_...`` and the ``fl_layer_apply`` after it) becomes one."""
+    # overlays.py builds on this module's helpers, so it is imported here rather than at the top.
+    from delivery.overlays import is_layer_apply, is_layer_component, parse_layer
+
+    components: list[Transformation | PresetReference] = []
+    index = 0
+    while index < len(segments):
+        segment = segments[index]
+        if is_layer_component(segment):
+            following = segments[index + 1] if index + 1 < len(segments) else None
+            apply = following if following is not None and is_layer_apply(following) else None
+            components.append(Transformation(overlay=parse_layer(segment, apply)))
+            index += 2 if apply is not None else 1
+            continue
+        if is_layer_apply(segment):
+            raise TransformationError("fl_layer_apply closes a layer: it must come right after its l_ one")
+        components.append(_parse_component(segment, allow_preset=allow_preset))
+        index += 1
+    return tuple(components)
 
 
 def _pixel_box(component: Transformation) -> tuple[int | None, int | None]:
@@ -493,6 +539,11 @@ def _build(values: dict[str, str]) -> Transformation:
         if fmt not in FORMATS:
             raise TransformationError(f"unknown format {_quote(fmt)}: use one of {_one_of(FORMATS)}")
     quality = _quality(values.get("q"))
+    extras = _build_extras(values)
+    if crop == "auto" and gravity is None:
+        gravity = "auto"  # Cloudinary's c_auto decides what to keep by content unless a gravity says
+    if crop == "fill_pad" and gravity != "auto":
+        raise TransformationError("c_fill_pad needs g_auto: it pads only where a crop would cut the subject")
 
     sized = width is not None or height is not None or aspect is not None
     if crop is None and aspect is not None and width is None and height is None:
@@ -503,8 +554,7 @@ def _build(values: dict[str, str]) -> Transformation:
         _check_geometry(crop, gravity, width, height, aspect, x, y)
     elif gravity is not None or x is not None or y is not None:
         raise TransformationError("g_, x_ and y_ need a crop mode (c_) and a size (w_, h_ or ar_)")
-    if dpr is not None and crop is None:
-        raise TransformationError("dpr_ needs a size (w_ or h_) to multiply")
+    # dpr_ without a size (in a component of its own) scales that component's input by itself.
 
     # Drop what Cloudinary treats as identical to leaving it out, so equivalent URLs share a cache entry.
     if gravity is None and (x is not None or y is not None):
@@ -522,6 +572,9 @@ def _build(values: dict[str, str]) -> Transformation:
         dpr = None
     if quality == "auto:good":
         quality = "auto"
+    if not any((crop, dpr, background, fmt, quality, *extras.values())):
+        # e.g. a_0, r_0 or dpr_1.0 alone: an empty component would leave '//' in the canonical path.
+        raise TransformationError("this component changes nothing (a_0, r_0 and dpr_1.0 are no-ops)")
     return Transformation(
         crop=crop,
         gravity=gravity,
@@ -534,6 +587,7 @@ def _build(values: dict[str, str]) -> Transformation:
         background=background,
         format=fmt,
         quality=quality,
+        **extras,
     )
 
 
@@ -543,21 +597,22 @@ def _check_geometry(
     width: int | float | None,
     height: int | float | None,
     aspect: Fraction | None,
-    x: int | None,
-    y: int | None,
+    x: int | float | None,
+    y: int | float | None,
 ) -> None:
     if width is not None and height is not None and aspect is not None:
         raise TransformationError("w_, h_ and ar_ contradict each other: give at most two of them")
-    if crop in _BOX_MODES and (width is None or height is None) and aspect is None:
-        if width is None and height is None:
-            raise TransformationError(f"c_{crop} needs a size: w_ and h_, or one of them with ar_")
-        raise TransformationError(f"c_{crop} needs both w_ and h_ (or one of them with ar_)")
+    if crop in _BOX_MODES and width is None and height is None and aspect is None:
+        # One side alone is fine: the other follows the image's own aspect ratio (as in Cloudinary).
+        raise TransformationError(f"c_{crop} needs a size: w_ and h_, one of them, or one of them with ar_")
     if crop in {"scale", "fit", "limit", "mfit"} and width is None and height is None:
         raise TransformationError(f"c_{crop} needs w_ or h_")
     if crop == "crop" and width is None and height is None and aspect is None:
         raise TransformationError("c_crop needs w_, h_ or ar_")
     if gravity in CONTENT_GRAVITIES and crop not in _CONTENT_GRAVITY_MODES:
-        raise TransformationError(f"g_{gravity} only applies to c_fill, c_lfill, c_crop and c_thumb")
+        raise TransformationError(
+            f"g_{gravity} only applies to c_fill, c_lfill, c_fill_pad, c_auto, c_crop and c_thumb"
+        )
     if gravity is not None and crop in {"scale", "fit", "limit", "mfit"}:
         raise TransformationError(f"g_ has no effect with c_{crop}: it only places crops and padding")
     if (x is not None or y is not None) and crop not in _OFFSET_MODES:
@@ -611,11 +666,19 @@ def _dpr(raw: str | None) -> float | None:
     return value
 
 
-def _offset(key: str, raw: str | None) -> int | None:
+def _offset(key: str, raw: str | None) -> int | float | None:
     if raw is None:
         return None
+    if _DECIMAL.match(raw):
+        # A fraction of the image entering the component (x_0.25: a quarter of its width), as in Cloudinary.
+        fraction = float(raw)
+        if not 0 <= fraction <= 1:
+            raise TransformationError(f"{key}_{raw} is a fraction of the image and must be 0 to 1.0")
+        return fraction
     if not _INT.match(raw):
-        raise TransformationError(f"{key}_ must be a whole number of pixels, 0 or more")
+        raise TransformationError(
+            f"{key}_ must be whole pixels, 0 or more (e.g. {key}_20), or a fraction (e.g. {key}_0.25)"
+        )
     value = int(raw)
     if value > MAX_PIXELS_PARAM:
         raise TransformationError(f"{key}_ must be at most {MAX_PIXELS_PARAM}")
@@ -701,3 +764,160 @@ def _quote(text: str, limit: int = 40) -> str:
 
 def _one_of(values: frozenset[str] | Mapping[str, str]) -> str:
     return ", ".join(sorted(values))
+
+
+# --- effects, flags, corners, borders and angles (Cloudinary's e_, fl_, r_, bo_ and a_) -------------------
+
+# e_<name>[:<value>]: the effects served here, each as Cloudinary's transformation reference defines it.
+EFFECTS = frozenset({"grayscale", "blur", "sharpen", "improve", "background_removal"})
+# Cloudinary effects that exist but are not served here: named in the 400 so nobody guesses.
+_UNSUPPORTED_EFFECTS = frozenset(
+    {
+        "sepia", "blackwhite", "negate", "pixelate", "pixelate_faces", "blur_faces", "blur_region",
+        "vignette", "brightness", "contrast", "saturation", "gamma", "colorize", "tint", "oil_paint",
+        "cartoonify", "outline", "shadow", "auto_brightness", "auto_contrast", "auto_color", "vibrance",
+        "unsharp_mask", "art", "gen_remove", "gen_replace", "gen_fill", "upscale", "enhance", "trim",
+        "make_transparent", "replace_color", "red", "green", "blue", "hue", "noise", "redeye",
+    }
+)  # fmt: skip
+# fl_<flag>[.<flag>...]: what each does is in delivery/rendering.py; strip_profile, force_strip and
+# preserve_transparency describe what always happens here (metadata stripped, f_auto keeps transparency).
+FLAGS = frozenset({"progressive", "png8", "strip_profile", "force_strip", "preserve_transparency"})
+_UNSUPPORTED_FLAGS = {
+    "keep_iptc": "metadata is always stripped (only the AI disclosure is written)",
+    "keep_attribution": "metadata is always stripped (only the AI disclosure is written)",
+    "attachment": "downloads are not offered: link the image and let the browser save it",
+    "lossy": "PNG is always lossless here: use f_webp or f_avif for lossy transparency, or fl_png8",
+    "animated": "animated sources render their first frame",
+    "awebp": "animated sources render their first frame",
+}
+MAX_EFFECT_STRENGTH = 2000
+MAX_BORDER = 1000
+_SIGNED_INT = re.compile(r"-?[0-9]{1,4}\Z")
+_BORDER = re.compile(r"([0-9]{1,4})px_([a-z]+)_(.+)\Z")
+
+
+def _build_extras(values: dict[str, str]) -> dict:
+    """The e_, r_, bo_, a_ and fl_ values of one component, normalised (``Transformation`` fields)."""
+    return {
+        "effect": _effect(values.get("e")),
+        "radius": _radius(values.get("r")),
+        "border": _border(values.get("bo")),
+        "angle": _angle(values.get("a")),
+        "flags": _flags(values.get("fl")),
+    }
+
+
+def _extra_parts(t: Transformation) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    if t.angle is not None:
+        parts["a"] = str(t.angle)
+    if t.border is not None:
+        parts["bo"] = f"{t.border[0]}px_solid_rgb:{t.border[1]}"
+    if t.effect is not None:
+        parts["e"] = t.effect
+    if t.flags:
+        parts["fl"] = ".".join(t.flags)
+    if t.radius is not None:
+        parts["r"] = t.radius
+    return parts
+
+
+def _strength(name: str, raw: str, default: int) -> int:
+    if raw == "":
+        return default
+    if not _INT.match(raw) or not 1 <= int(raw) <= MAX_EFFECT_STRENGTH:
+        raise TransformationError(f"e_{name} strength must be 1-{MAX_EFFECT_STRENGTH} (e.g. e_{name}:300)")
+    return int(raw)
+
+
+def _effect(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    name, _, value = raw.partition(":")
+    if name in {"grayscale", "background_removal"}:
+        if value:
+            raise TransformationError(f"e_{name} takes no value")
+        return name
+    if name in {"blur", "sharpen"}:
+        return f"{name}:{_strength(name, value, 100)}"
+    if name == "improve":
+        # e_improve[:indoor|outdoor][:blend 0-100]; the mode defaults to outdoor, the blend to 100.
+        parts = value.split(":") if value else []
+        mode = parts.pop(0) if parts and parts[0] in {"indoor", "outdoor"} else "outdoor"
+        if len(parts) > 1 or (parts and not (_INT.match(parts[0]) and int(parts[0]) <= 100)):
+            raise TransformationError("e_improve takes a mode and a blend: e_improve:indoor:50 (0-100)")
+        blend = int(parts[0]) if parts else 100
+        if blend == 0:
+            raise TransformationError("e_improve:0 blends nothing in: leave the effect out")
+        return f"improve:{mode}:{blend}"
+    if name in _UNSUPPORTED_EFFECTS:
+        raise TransformationError(f"e_{name} is not supported here: use one of {_one_of(EFFECTS)}")
+    raise TransformationError(f"unknown effect {_quote(name)}: use one of {_one_of(EFFECTS)}")
+
+
+def _radius(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if raw == "max":
+        return "max"
+    parts = raw.split(":")
+    if len(parts) > 4 or not all(_INT.match(part) for part in parts):
+        raise TransformationError("r_ must be pixels (r_20), 1-4 of them (r_20:0:20:0) or r_max")
+    values = [int(part) for part in parts]
+    if any(value > MAX_PIXELS_PARAM for value in values):
+        raise TransformationError(f"r_ must be at most {MAX_PIXELS_PARAM} pixels")
+    # CSS order, as Cloudinary's: top-left, top-right, bottom-right, bottom-left; missing ones mirror.
+    if len(values) == 1:
+        values *= 4
+    elif len(values) == 2:
+        values = [values[0], values[1], values[0], values[1]]
+    elif len(values) == 3:
+        values = [values[0], values[1], values[2], values[1]]
+    if not any(values):
+        return None
+    return str(values[0]) if len(set(values)) == 1 else ":".join(map(str, values))
+
+
+def _border(raw: str | None) -> tuple[int, str] | None:
+    if raw is None:
+        return None
+    match = _BORDER.match(raw)
+    if match is None:
+        raise TransformationError("bo_ must look like bo_4px_solid_black or bo_2px_solid_rgb:ff0000")
+    width, style, colour = int(match.group(1)), match.group(2), match.group(3)
+    if style != "solid":
+        raise TransformationError(f"bo_ style {_quote(style)} is not supported: only solid borders are")
+    if not 1 <= width <= MAX_BORDER:
+        raise TransformationError(f"a border must be 1-{MAX_BORDER} pixels wide")
+    try:
+        return width, _colour(colour)  # type: ignore[return-value]
+    except TransformationError:
+        raise TransformationError(
+            f"unknown border colour {_quote(colour)}: use a name such as black or rgb:rrggbb"
+        ) from None
+
+
+def _angle(raw: str | None) -> int | str | None:
+    if raw is None:
+        return None
+    if raw in {"hflip", "vflip"}:
+        return raw
+    if raw in {"auto_right", "auto_left", "ignore", "auto"} or "." in raw:
+        raise TransformationError(f"a_{_quote(raw)[1:-1]} is not supported here: use degrees, hflip or vflip")
+    if not _SIGNED_INT.match(raw) or not -360 <= int(raw) <= 360:
+        raise TransformationError("a_ must be whole degrees from -360 to 360, a_hflip or a_vflip")
+    degrees = int(raw) % 360
+    return degrees or None
+
+
+def _flags(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    flags = raw.split(".")
+    for flag in flags:
+        if flag in _UNSUPPORTED_FLAGS:
+            raise TransformationError(f"fl_{flag} is not supported here: {_UNSUPPORTED_FLAGS[flag]}")
+        if flag not in FLAGS:
+            raise TransformationError(f"unknown flag {_quote(flag)}: use one of {_one_of(FLAGS)}")
+    return tuple(sorted(set(flags)))

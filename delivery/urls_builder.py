@@ -26,14 +26,18 @@ def variant_path(
     presets: Mapping[str, str] | None = None,
     sign: bool = False,
     expires: datetime | None = None,
+    version: int | None = None,
 ) -> str:
     """The part after ``/image/upload/``; raises ``TransformationError`` for what the view would refuse.
+
+    ``version`` pins the URL to one version of the public id (``v<n>``): a revision that takes the public
+    id over later does not change what it shows. Without it the URL shows whichever version holds the id.
 
     ``presets`` maps preset names to their transformations; pass it when building many URLs at once to
     save a query per URL. A URL strict mode would serve unsigned is left unsigned unless ``sign`` is set;
     one with ``expires`` is always signed, and stops working at that moment.
     """
-    name = public_id + (f".{ext}" if ext else "")
+    name = (f"v{version}/" if version is not None else "") + public_id + (f".{ext}" if ext else "")
     transformation = transformation.strip("/")
     delivery = parse_delivery_path(
         f"{transformation}/{name}" if transformation else name,
@@ -57,8 +61,11 @@ def variant_url(
     presets: Mapping[str, str] | None = None,
     sign: bool = False,
     expires: datetime | None = None,
+    version: int | None = None,
 ) -> str:
     """A site-relative URL, or an absolute one when ``request`` is given (for snippets pasted elsewhere)."""
-    path = variant_path(public_id, transformation, ext=ext, presets=presets, sign=sign, expires=expires)
+    path = variant_path(
+        public_id, transformation, ext=ext, presets=presets, sign=sign, expires=expires, version=version
+    )
     url = reverse("delivery:serve", args=[path])
     return request.build_absolute_uri(url) if request is not None else url

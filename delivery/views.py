@@ -20,6 +20,7 @@ from delivery.transformations import (
     parse_delivery_path,
 )
 from review import selectors as review_selectors
+from review.rights import Window, usage_window
 from studio.views import client_ip_address
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def _serve_remembered(request: HttpRequest, delivery_path: str, now: float) -> H
     hit = services.hit_cache.get(delivery_path)
     if hit is None or (hit.expires is not None and now >= hit.expires):
         return None
+    if not _inside(now, hit.live_from, hit.live_until):
+        return None  # the full path says why (404 before go-live, 410 after expiry)
     data = services.stored_file_read(hit.file_name)
     if data is None:
         services.hit_cache.forget(delivery_path)
@@ -120,10 +123,39 @@ def _serve_remembered(request: HttpRequest, delivery_path: str, now: float) -> H
         None if current else data,
         etag=hit.etag,
         content_type=hit.content_type,
-        cache_control=_cache_control(expires=hit.expires, versioned=hit.versioned, now=now),
+        cache_control=_cache_control(
+            expires=_earliest(hit.expires, hit.live_until), versioned=hit.versioned, now=now
+        ),
         asset_id=hit.asset_id,
         negotiated=False,
     )
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _earliest(*moments: float | None) -> int | None:
+    known = [moment for moment in moments if moment is not None]
+    return int(min(known)) if known else None
+
+
+def _inside(now: float, live_from: float | None, live_until: float | None) -> bool:
+    return (live_from is None or now >= live_from) and (live_until is None or now < live_until)
+
+
+def _outside_window(public_id: str, asset, window: Window, now: float) -> HttpResponse:
+    """Before go-live a 404, as for any image not published; after expiry a 410 that says so."""
+    if window == Window.EXPIRED:
+        expired = asset.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return _plain(
+            410, f"The usage rights for {public_id!r} expired on {expired}; it is no longer delivered."
+        )
+    response = _plain(404, f"No approved image with public id {public_id!r}.")
+    # No cache may keep the 404 past the go-live.
+    until_live = max(0, int(asset.go_live_at.timestamp() - now))
+    response["Cache-Control"] = f"public, max-age={min(until_live, 60)}"
+    return response
 
 
 @require_safe
@@ -152,9 +184,15 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
             "not a chain. Sign this URL (python manage.py delivery_url) or use a single preset.",
         )
 
-    asset = review_selectors.approved_asset_by_public_id(public_id=delivery.public_id)
+    asset = review_selectors.approved_asset_by_public_id(
+        public_id=delivery.public_id, version=delivery.version
+    )
     if asset is None:
         return _plain(404, f"No approved image with public id {delivery.public_id!r}.")
+    window = usage_window(asset=asset, at=datetime.fromtimestamp(now, tz=UTC))
+    if window != Window.LIVE:
+        return _outside_window(delivery.public_id, asset, window, now)
+    live_from, live_until = _timestamp(asset.go_live_at), _timestamp(asset.expires_at)
 
     accept = request.headers.get("Accept", "")
     try:
@@ -176,6 +214,8 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
         )
     except services.RenderCapacityError:
         return _plain(503, "Busy rendering other images; retry in a moment.", Retry_After="1")
+    except services.OverlayNotFoundError as error:
+        return _plain(404, str(error))
     except services.NotDeliverableError:
         return _plain(404, f"No approved image with public id {delivery.public_id!r}.")
     except SourceImageError:
@@ -191,13 +231,15 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
             content_type=variant.content_type,
             expires=delivery.expires,
             versioned=delivery.version is not None,
+            live_from=live_from,
+            live_until=live_until,
         )
     return _image_response(
         data,
         etag=variant.etag,
         content_type=variant.content_type,
         cache_control=_cache_control(
-            expires=delivery.expires, versioned=delivery.version is not None, now=now
+            expires=_earliest(delivery.expires, live_until), versioned=delivery.version is not None, now=now
         ),
         asset_id=asset.pk,
         negotiated=negotiated,

@@ -58,8 +58,18 @@ class AssetOut(Schema):
     ai_generated: bool
     campaign: str
     product: str
-    channel: str
-    usage_rights: str
+    channel: str = Field(
+        description="The channel tag it was generated for (destination channels: `channels`)."
+    )
+    alt_text: str = Field(description="What a screen reader says; embed snippets use the title when empty.")
+    channels: list[str] = Field(description="Destination channels: names of channel presets (t_<name>).")
+    rights_source: str = Field(description="generated, owned, licensed or editorial.")
+    licensor: str
+    licence_reference: str
+    territory: str
+    go_live_at: datetime | None = Field(description="Its delivery URLs answer 404 before this moment.")
+    expires_at: datetime | None = Field(description="From this moment its delivery URLs answer 410.")
+    usage_rights: str = Field(description="Free-text rights notes.")
     is_flagged: bool
     flags: list[dict]
     file_url: str = Field(description="The original image (signed-in users who may see it only).")

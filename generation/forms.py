@@ -2,7 +2,6 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from generation.engine.registry import available_models, default_model, get_model
-from generation.models import Asset
 from generation.operations import ANCHORS, OPERATIONS, OUTPAINT, REFINE_OPERATIONS
 from generation.presets import (
     CUSTOM_SIZE,
@@ -12,7 +11,7 @@ from generation.presets import (
     STYLES,
     preset_for_size,
 )
-from generation.services import MAX_SEED, METADATA_FIELDS, GenerationParameters, RefineParameters
+from generation.services import MAX_SEED, GenerationParameters, RefineParameters
 
 CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
 MAX_MASK_BYTES = 8 * 1024 * 1024
@@ -51,9 +50,18 @@ class GenerateForm(forms.Form):
     campaign = forms.CharField(max_length=200, required=False)
     product = forms.CharField(max_length=200, required=False)
     channel = forms.CharField(max_length=100, required=False)
+    team = forms.TypedChoiceField(coerce=int, choices=(), required=False, empty_value=None)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, teams=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Someone in several teams picks which one the work belongs to (their first by default); anyone else
+        # does not see the field, and their work goes to their one team (studio/teams.py).
+        teams = list(teams)
+        if len(teams) > 1:
+            self.fields["team"].choices = [(team.pk, team.name) for team in teams]
+            self.fields["team"].initial = teams[0].pk
+        else:
+            del self.fields["team"]
         models = available_models("text2img")
         self.fields["model"].choices = [(spec.key, spec.label) for spec in models]
         spec = default_model()
@@ -194,11 +202,3 @@ class RefineForm(forms.Form):
             mode=data["mode"],
             mask_png=data["mask"],
         )
-
-
-class AssetMetadataForm(forms.ModelForm):
-    """The descriptive fields of an asset that its owner may edit (the limits are the model's)."""
-
-    class Meta:
-        model = Asset
-        fields = METADATA_FIELDS

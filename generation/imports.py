@@ -34,6 +34,7 @@ from generation import credentials
 from generation.imagefile import AI_DISCLOSURE_XMP
 from generation.models import Asset
 from generation.signals import assets_created
+from studio.teams import team_for_new_work
 
 __all__ = ["ImageImportError", "asset_import", "check_byte_size"]
 
@@ -105,13 +106,16 @@ def asset_import(
     campaign: str = "",
     product: str = "",
     operation: Asset.Operation = Asset.Operation.IMPORT,
+    team_id: int | None = None,
 ) -> Asset:
     """Validate and re-encode ``data``, store it under a server-generated key and create its asset.
 
     ``operation`` is IMPORT (the command) or UPLOAD (the browser). Raises :class:`ImageImportError`, and
     stores nothing, for anything but a readable still JPEG, PNG or WebP within ``STUDIO_UPLOAD_MAX_BYTES``
-    and ``STUDIO_UPLOAD_MAX_PIXELS``.
+    and ``STUDIO_UPLOAD_MAX_PIXELS``. The asset belongs to the team ``team_id`` (one of the user's: else
+    studio.teams.TeamChoiceError), by default the user's first.
     """
+    team = team_for_new_work(user=user, team_id=team_id)
     folder = _STORAGE_FOLDERS[operation]
     cleaned = _clean(data, filename)
     stored = _keep_credentials(data, cleaned, filename)
@@ -124,6 +128,7 @@ def asset_import(
             asset = Asset.objects.create(
                 operation=operation,
                 created_by=user,
+                team=team,
                 file=name,
                 content_hash=hashlib.sha256(stored).hexdigest(),
                 format=cleaned.extension,
@@ -131,6 +136,7 @@ def asset_import(
                 height=cleaned.height,
                 byte_size=len(stored),
                 ai_generated=cleaned.ai_generated,
+                rights_source=Asset.RightsSource.OWNED,
                 title=_title_from(filename),
                 campaign=campaign.strip()[:200],
                 product=product.strip()[:200],

@@ -24,6 +24,11 @@ class GenerationRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generation_requests"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The team the work belongs to (studio.Team): its members see it, its reviewers review it. Empty for work
+    # from before teams existed or by someone in no team: then only its creator, reviewers and admins see it.
+    team = models.ForeignKey(
+        "studio.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="generation_requests"
+    )
     operation = models.CharField(max_length=20, choices=Operation.choices, default=Operation.TEXT_TO_IMAGE)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
 
@@ -119,6 +124,12 @@ class Asset(models.Model):
     # What made it: a request's operation, or an import or upload (generation/operations.py).
     Operation = models.TextChoices("Operation", ops.ASSET_OPERATION_MEMBERS)
 
+    class RightsSource(models.TextChoices):
+        GENERATED = "generated", "Generated"
+        OWNED = "owned", "Owned"
+        LICENSED = "licensed", "Licensed"
+        EDITORIAL = "editorial", "Editorial"
+
     request = models.ForeignKey(
         GenerationRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="assets"
     )
@@ -134,6 +145,10 @@ class Asset(models.Model):
     operation = models.CharField(max_length=20, choices=Operation.choices)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assets")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # As on GenerationRequest: who sees and reviews it (generation/selectors.py assets_visible_to).
+    team = models.ForeignKey(
+        "studio.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="assets"
+    )
 
     file = models.FileField(max_length=300)
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the stored file.")
@@ -152,7 +167,23 @@ class Asset(models.Model):
     channel = models.CharField(max_length=100, blank=True)
     # Destination channels: names of delivery's channel presets (t_<name>), each signed off in review.
     channels = models.JSONField(default=list, blank=True)
+    # Free-text notes on usage rights (before the structured fields below existed; kept as notes).
     usage_rights = models.CharField(max_length=200, blank=True)
+    # Usage rights (review/metadata.py edits them, on the record): where the image comes from, who licensed
+    # it, where and when it may be used. Delivery serves it only inside the window (go-live to expiry).
+    rights_source = models.CharField(
+        max_length=20, choices=RightsSource.choices, default=RightsSource.GENERATED
+    )
+    licensor = models.CharField(max_length=200, blank=True)
+    licence_reference = models.CharField(max_length=200, blank=True)
+    territory = models.CharField(max_length=200, blank=True)
+    go_live_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the rights sweep (delivery/rights.py) purged it because its window was closed; cleared by the
+    # sweep when the window is open again (an edit moved it), so each closing is handled exactly once.
+    rights_closed_handled_at = models.DateTimeField(null=True, blank=True)
+    # When the daily expiry reminder last listed it (review/rights.py): at most one reminder a day.
+    rights_reminded_at = models.DateTimeField(null=True, blank=True)
     # Where the crops centre (g_auto and the presets that use it), as fractions of the width and height from
     # the top left; unset, libvips' attention crop decides.
     focal_x = models.FloatField(null=True, blank=True)
@@ -166,7 +197,7 @@ class Asset(models.Model):
     class Meta:
         ordering = ["-created_at", "index"]
         permissions = [
-            # Reviewers and admins: everyone's requests and assets. Without it, a user sees their own only.
+            # Admins: every team's requests and assets. Without it, a user sees their own and their teams'.
             ("view_all_assets", "Can see every user's generation requests and assets"),
         ]
         constraints = [
@@ -175,6 +206,15 @@ class Asset(models.Model):
                 fields=["request", "index"],
                 condition=Q(request__isnull=False),
                 name="asset_unique_request_slot",
+            ),
+            models.CheckConstraint(
+                condition=Q(go_live_at__isnull=True)
+                | Q(expires_at__isnull=True)
+                | Q(expires_at__gt=models.F("go_live_at")),
+                name="asset_rights_expire_after_go_live",
+            ),
+            models.CheckConstraint(
+                condition=~Q(rights_source="licensed") | ~Q(licensor=""), name="asset_licensed_has_licensor"
             ),
         ]
 

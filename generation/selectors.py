@@ -1,27 +1,67 @@
 """Reads for the generation app, and the only way other apps read its data."""
 
 from django.core.files.storage import default_storage
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from generation import moderation
 from generation.models import Asset, GenerationRequest, PromptRule
 
 VIEW_ALL = "generation.view_all_assets"
+# Reviewers (review's permission, named here by string: generation imports nothing from review) also see the
+# work that belongs to no team, so that it is still reviewed by someone.
+REVIEWS = "review.decide_assetreview"
 
 
 def sees_everything(*, user) -> bool:
-    """Reviewers and admins see every user's work; everyone else sees their own."""
+    """Admins see every team's work; everyone else their own and their teams' (studio/teams.py)."""
     return user.has_perm(VIEW_ALL)
+
+
+def _visible(*, user) -> Q | None:
+    """Who sees what (the rule is written out in studio/teams.py); None: everything."""
+    if sees_everything(user=user):
+        return None
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    # Subqueries, not joins across the memberships: a user in a team twice over (member and reviewer) must
+    # not see its rows twice.
+    scope = Q(created_by=user) | Q(team__in=user.teams.all()) | Q(team__in=user.reviewed_teams.all())
+    if user.has_perm(REVIEWS):
+        scope |= Q(team__isnull=True)
+    return scope
 
 
 def assets_visible_to(*, user) -> QuerySet[Asset]:
     assets = Asset.objects.select_related("request", "created_by")
-    return assets if sees_everything(user=user) else assets.filter(created_by=user)
+    scope = _visible(user=user)
+    return assets if scope is None else assets.filter(scope)
 
 
 def requests_visible_to(*, user) -> QuerySet[GenerationRequest]:
     requests = GenerationRequest.objects.select_related("created_by", "source_asset")
-    return requests if sees_everything(user=user) else requests.filter(created_by=user)
+    scope = _visible(user=user)
+    return requests if scope is None else requests.filter(scope)
+
+
+def in_review_scope(*, user, asset: Asset) -> bool:
+    """Whether ``user`` reviews the team ``asset`` belongs to: admins every team, a reviewer the teams they
+    are assigned to, and anyone the team-less assets. Review's ``can_decide`` adds the permission to decide.
+    """
+    if asset.team_id is None or sees_everything(user=user):
+        return True
+    return user.is_authenticated and user.reviewed_teams.filter(pk=asset.team_id).exists()
+
+
+def assets_reviewable_by(*, user) -> QuerySet[Asset]:
+    """The assets whose team ``user`` reviews (see ``in_review_scope``), as a queryset: the review queue and
+    the attention badge count within it."""
+    assets = Asset.objects.all()
+    if sees_everything(user=user):
+        return assets
+    if not user.is_authenticated:
+        return assets.none()
+    return assets.filter(Q(team__isnull=True) | Q(team__in=user.reviewed_teams.all()))
 
 
 def asset_get_visible(*, user, asset_id: int) -> Asset | None:
@@ -36,11 +76,39 @@ def generation_request_get_visible(*, user, request_id: int) -> GenerationReques
 def generation_request_list(
     *, viewer, only_own: bool = False, limit: int = 50
 ) -> QuerySet[GenerationRequest]:
-    """Requests ``viewer`` may see, newest first; ``only_own`` keeps their own."""
-    requests = requests_visible_to(user=viewer).prefetch_related("assets")
+    """Requests ``viewer`` may see, newest first; ``only_own`` keeps their own.
+
+    Each asset comes with its review state (``asset.review``, absent before review) and latest comment
+    (``review_summary_annotations``).
+    """
+    assets = Asset.objects.select_related("review").annotate(**review_summary_annotations())
+    requests = requests_visible_to(user=viewer).prefetch_related(Prefetch("assets", queryset=assets))
     if only_own:
         requests = requests.filter(created_by=viewer)
     return requests[:limit]
+
+
+def review_summary_annotations(*, asset_ref: str = "pk") -> dict:
+    """``latest_comment`` and ``latest_comment_by`` of the asset at ``asset_ref`` (of the outer query), for
+    ``annotate``: the newest comment on it, else the newest decision that had one. Subqueries, so a list
+    costs the same number of queries however long it is.
+
+    Comments and review events are review's models, reached through the relations they declare on Asset
+    (generation does not import review).
+    """
+    comment_model = Asset._meta.get_field("comments").related_model
+    event_model = Asset._meta.get_field("review_events").related_model
+    comments = comment_model.objects.filter(asset=OuterRef(asset_ref)).order_by("-created_at", "-pk")
+    events = event_model.objects.filter(asset=OuterRef(asset_ref)).exclude(comment="")
+    events = events.order_by("-created_at", "-pk")
+    return {
+        "latest_comment": Coalesce(
+            Subquery(comments.values("body")[:1]), Subquery(events.values("comment")[:1])
+        ),
+        "latest_comment_by": Coalesce(
+            Subquery(comments.values("author__username")[:1]), Subquery(events.values("actor__username")[:1])
+        ),
+    }
 
 
 def asset_list(*, ids: list[int] | None = None) -> QuerySet[Asset]:

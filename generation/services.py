@@ -34,6 +34,7 @@ from generation.engine.safety import check_images
 from generation.models import Asset, GenerationRequest
 from generation.presets import compose_prompt
 from generation.signals import assets_created
+from studio.teams import team_for_new_work, team_id_for_creator
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +60,15 @@ class GenerationParameters:
 
 
 def generation_request_create(
-    *, user: AbstractBaseUser, parameters: GenerationParameters
+    *, user: AbstractBaseUser, parameters: GenerationParameters, team_id: int | None = None
 ) -> GenerationRequest:
     """Store a validated request and queue it for a worker once the transaction commits.
 
-    Raises PromptBlockedError (nothing stored) when a prompt rule blocks the prompt.
+    The request belongs to the team ``team_id`` (one of the user's), else to the user's first team.
+    Raises PromptBlockedError (nothing stored) when a prompt rule blocks the prompt, and
+    studio.teams.TeamChoiceError when the user is not a member of ``team_id``.
     """
+    team = team_for_new_work(user=user, team_id=team_id)
     flags = prompt_flags(prompt=parameters.prompt, negative_prompt=parameters.negative_prompt)
     spec = get_model(parameters.model_key)
     full_prompt, full_negative = compose_prompt(
@@ -73,6 +77,7 @@ def generation_request_create(
     seed = parameters.seed if parameters.seed is not None else secrets.randbelow(MAX_SEED - 4)
     request = GenerationRequest.objects.create(
         created_by=user,
+        team=team,
         prompt=parameters.prompt.strip(),
         negative_prompt=parameters.negative_prompt.strip(),
         style=parameters.style,
@@ -161,6 +166,9 @@ def refine_request_create(
         with transaction.atomic():
             request = GenerationRequest.objects.create(
                 created_by=user,
+                # The result stays with the source's team, where its lineage is; a team-less source's
+                # result goes to the user's first team.
+                team_id=source.team_id or team_id_for_creator(user_id=user.pk),
                 operation=parameters.operation,
                 prompt=planned.job.prompt,
                 negative_prompt=planned.job.negative_prompt,
@@ -405,28 +413,6 @@ def generation_request_cancel(*, request: GenerationRequest) -> str:
     return jobs.cancel(request)
 
 
-METADATA_FIELDS = ("title", "campaign", "product", "channel", "usage_rights")
-
-
-def can_edit_asset_metadata(*, actor: AbstractBaseUser, asset: Asset) -> bool:
-    """Its creator (while they may generate) and whoever may change any asset (admins)."""
-    if actor.has_perm("generation.change_asset"):
-        return True
-    return asset.created_by_id == actor.pk and actor.has_perm("generation.add_generationrequest")
-
-
-def asset_update_metadata(*, asset: Asset, changes: dict[str, str]) -> Asset:
-    """Write the descriptive fields in ``changes`` (a subset of METADATA_FIELDS), stripped."""
-    unknown = set(changes) - set(METADATA_FIELDS)
-    if unknown:
-        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}.")
-    for name, value in changes.items():
-        setattr(asset, name, value.strip())
-    if changes:
-        asset.save(update_fields=list(changes))
-    return asset
-
-
 def _storage_key(extension: str, folder: str = "generated") -> str:
     now = timezone.now()
     return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
@@ -532,6 +518,7 @@ def generation_request_complete(
             (credentials.signed_png(image, parameters, title=title, actions=actions, parent=parent), seed)
         )
     stored_names = [_store_result(request, index, item.data) for index, (item, _) in enumerate(encoded)]
+    team_id = request.team_id or team_id_for_creator(user_id=request.created_by_id)
     try:
         with transaction.atomic():
             # Under the lease the worker holds: a worker that lost it (taken over, canceled) writes nothing.
@@ -545,6 +532,7 @@ def generation_request_complete(
                     parent_id=request.source_asset_id,
                     revision_of_id=request.revises_id,
                     created_by_id=request.created_by_id,
+                    team_id=team_id,
                     file=name,
                     content_hash=item.content_hash,
                     format=item.format,

@@ -15,16 +15,17 @@ from generation.engine.registry import available_models
 from generation.forms import CHANNEL_SUGGESTIONS, GenerateForm, RefineForm
 from generation.models import Asset, GenerationRequest
 from generation.operations import OPERATIONS, OUTPAINT_ASPECTS
+from studio.teams import TeamChoiceError, teams_of
 
 
 @login_required
 @permission_required("generation.add_generationrequest", raise_exception=True)
 def create(request: HttpRequest) -> HttpResponse:
-    form = GenerateForm(request.POST or None)
+    form = GenerateForm(request.POST or None, teams=teams_of(user=request.user))
     if request.method == "POST" and form.is_valid():
         try:
             generation_request = services.generation_request_create(
-                user=request.user, parameters=form.parameters()
+                user=request.user, parameters=form.parameters(), team_id=form.cleaned_data.get("team")
             )
         except services.PromptBlockedError as error:
             form.add_error("prompt", str(error))
@@ -86,10 +87,20 @@ def _upload_one(request: HttpRequest, file: UploadedFile) -> _Uploaded:
             campaign=request.POST.get("campaign", ""),
             product=request.POST.get("product", ""),
             operation=Asset.Operation.UPLOAD,
+            team_id=_team_id(request.POST.get("team", "")),
         )
-    except imports.ImageImportError as error:
+    except (imports.ImageImportError, TeamChoiceError) as error:
         return _Uploaded(name=name, error=str(error))
     return _Uploaded(name=name, asset=asset)
+
+
+def _team_id(value: str) -> int | None:
+    """The team picked on the upload form; nothing picked (or one team only): the uploader's first."""
+    if not value:
+        return None
+    if not value.isdigit():
+        raise TeamChoiceError("Pick one of your teams.")
+    return int(value)
 
 
 def _uploaded_json(name: str, asset: Asset) -> dict:
@@ -112,6 +123,8 @@ def _upload_page(
         "error": error,
         "campaign": request.POST.get("campaign", ""),
         "product": request.POST.get("product", ""),
+        "teams": list(teams_of(user=request.user)),
+        "team": request.POST.get("team", ""),
         "max_bytes": settings.STUDIO_UPLOAD_MAX_BYTES,
         "max_megapixels": settings.STUDIO_UPLOAD_MAX_PIXELS / 1_000_000,
     }

@@ -10,15 +10,14 @@ from ninja import Query, Router, Schema
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import CursorPagination, paginate
 from ninja.responses import Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from generation import selectors as generation_selectors
-from generation import services as generation_services
 from generation.api import AssetOut, GenerationRequestOut, RefineIn, asset_out, refine
-from generation.forms import AssetMetadataForm
 from generation.views import get_visible_asset
-from review import selectors, services
+from review import metadata, selectors, services
 from review.forms import CommentForm, DecisionForm
+from review.metadata_forms import AssetMetadataEditForm
 from review.models import AssetReview, ReviewState
 from studio.api import Problem, field_error, form_problem, form_schema, scoped, text, user_of
 
@@ -29,7 +28,10 @@ router = Router(tags=["review"])
 
 
 class ReviewOut(Schema):
-    state: str = Field(description="draft, in_review, approved, changes_requested, rejected or revoked.")
+    state: str = Field(
+        description="draft, in_review, approved, changes_requested, rejected, revoked or replaced (a "
+        "revision took over its public id; its v<n> URLs still work)."
+    )
     public_id: str | None = Field(description="Assigned at first approval; delivery URLs use it.")
     submitted_at: datetime | None
     decided_at: datetime | None
@@ -84,12 +86,50 @@ class AssetDetailOut(AssetListItem):
     facts: list[FactOut] = Field(description="How it was made, as the asset page lists it.")
     history: list[EventOut]
     lineage: LineageOut
-    revision_answers: EventOut | None = Field(description="For a revision: the change request it answers.")
+    revision_answers: EventOut | None = Field(
+        description="For a revision: the change request it answers (none for a new version of an approved "
+        "one)."
+    )
     actions: ActionsOut = Field(description="What this user may do with it now.")
 
 
 CommentIn = form_schema(CommentForm, "CommentIn")
-AssetMetadataIn = form_schema(AssetMetadataForm, "AssetMetadataIn")
+
+
+class DecisionIn(CommentIn):
+    checklist: list[int] = Field(
+        [],
+        max_length=100,
+        description="Ids of the checklist items ticked (GET /checklist), stored on the decision. Required to "
+        "approve: every enabled item must be ticked, or the approval is refused (422 on `checklist`, naming "
+        "the items left unticked). Requesting changes or rejecting records whatever is sent (possibly none).",
+    )
+    take_over: bool = Field(
+        False,
+        description="Approving a revision: take over the public id of the approved version it replaces "
+        "(sites keep their URLs; v<n> URLs keep their version).",
+    )
+    crops_seen: list[text(200)] = Field(
+        [],
+        max_length=100,
+        description="The channel crops shown to the reviewer, each a `seen_value` from GET "
+        "/assets/{id}/crops. Approving an asset with destination channels needs the current one of each.",
+    )
+
+
+class ChecklistItemOut(Schema):
+    id: int
+    label: str
+    help_text: str
+
+
+class AssetMetadataIn(form_schema(AssetMetadataEditForm, "AssetMetadataBase")):
+    """The fields to change; those left out stay as they are, null clears one. Go-live and expiry are ISO
+    8601 date-times (one without an offset is read in the server's time zone)."""
+
+    # A partial update: nothing is required (so the form's required fields are not documented as such), and
+    # a misspelt or retired field (the old single `channel`) is refused rather than silently ignored.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=None)
 
 
 class AssetFilters(Schema):
@@ -142,7 +182,7 @@ def asset_detail_out(request: HttpRequest, asset) -> dict:
     can_refine = user.has_perm("generation.add_generationrequest")
     can_decide = review.state == ReviewState.IN_REVIEW and services.can_decide(actor=user, asset=asset)
     needs_flag_check = services.needs_flag_check(asset=asset, review=review)
-    answers = selectors.latest_changes_request(asset=asset.revision_of) if asset.revision_of_id else None
+    answers = selectors.change_request_answered(revision=asset)
     return {
         **asset_out(asset),
         "review": _review_out(asset, review),
@@ -162,8 +202,8 @@ def asset_detail_out(request: HttpRequest, asset) -> dict:
             "can_check_safe": can_decide and needs_flag_check,
             "can_revoke": review.state == ReviewState.APPROVED and user.has_perm("review.revoke_assetreview"),
             "can_refine": can_refine,
-            "can_revise": can_refine and review.state == ReviewState.CHANGES_REQUESTED,
-            "can_edit_metadata": generation_services.can_edit_asset_metadata(actor=user, asset=asset),
+            "can_revise": can_refine and review.state in services.REVISABLE_FROM,
+            "can_edit_metadata": metadata.can_edit_metadata(actor=user, asset=asset, state=review.state),
         },
     }
 
@@ -217,19 +257,34 @@ def get_asset(request: HttpRequest, asset_id: int) -> dict:
     "/assets/{asset_id}", response=AssetDetailOut, summary="Edit an asset's metadata", **scoped("generate")
 )
 def edit_asset(request: HttpRequest, asset_id: int, payload: AssetMetadataIn) -> dict:
-    """Title (also the alt text of snippets), campaign, product, channel and usage rights; fields left out
-    stay as they are. Its creator or an admin."""
+    """Title, alt text, campaign, product, destination channels and usage rights (source, licensor, licence
+    reference, territory, go-live, expiry, notes), as the asset page's metadata panel edits them: its creator
+    before submitting it, a reviewer at any time. Each edit that changes something is an `edited` event in
+    the asset's history with the old and new values."""
     asset = get_visible_asset(request, asset_id)
-    if not generation_services.can_edit_asset_metadata(actor=user_of(request), asset=asset):
-        raise Problem(403, "Only the asset's creator or an admin can edit its metadata.")
-    changes = {name: value for name, value in payload.model_dump().items() if value is not None}
-    current = {name: getattr(asset, name) for name in generation_services.METADATA_FIELDS}
-    form = AssetMetadataForm(data={**current, **changes})
+    user = user_of(request)
+    review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
+    if not metadata.can_edit_metadata(actor=user, asset=asset, state=review.state):
+        raise Problem(403, metadata.refusal(review))
+    sent = payload.model_dump(exclude_unset=True)
+    data = {**metadata.metadata_values(asset), **sent}
+    if "channels" not in sent:
+        # Not being changed: a stored channel whose preset was deleted since must not block the edit.
+        del data["channels"]
+    form = AssetMetadataEditForm(data=data)
     if not form.is_valid():
         raise form_problem(form)
-    generation_services.asset_update_metadata(
-        asset=asset, changes={name: form.cleaned_data[name] for name in changes}
-    )
+    try:
+        metadata.asset_metadata_update(
+            asset=asset, actor=user, changes={name: form.cleaned_data[name] for name in sent}
+        )
+    except services.ReviewPermissionError as error:
+        raise Problem(403, str(error)) from None
+    except metadata.MetadataInvalidError as error:
+        errors = [field_error(name, problem) for name, problem in error.problems.items()]
+        raise Problem(422, str(error), slug="validation-error", errors=errors) from None
+    except services.ReviewConflictError as error:
+        raise Problem(409, str(error), slug="state-conflict") from None
     return asset_detail_out(request, get_visible_asset(request, asset_id))
 
 
@@ -238,7 +293,9 @@ def review_queue(request: HttpRequest, flagged: bool = False) -> list[dict]:
     """Assets waiting for a decision, oldest submission first (reviewers)."""
     if not user_of(request).has_perm("review.decide_assetreview"):
         raise Problem(403, "Only reviewers see the review queue.")
-    return [_list_item(review) for review in selectors.review_queue(flagged_only=flagged)]
+    filters = selectors.QueueFilters(flagged_only=flagged)
+    reviews = selectors.review_queue(viewer=user_of(request), filters=filters)[:200]
+    return [_list_item(review) for review in reviews]
 
 
 def _transition(request: HttpRequest, asset_id: int, payload, act) -> dict:
@@ -254,17 +311,33 @@ def _transition(request: HttpRequest, asset_id: int, payload, act) -> dict:
         raise Problem(
             422, str(error), slug="validation-error", errors=[field_error("comment", str(error))]
         ) from None
+    except services.ReviewChecklistError as error:
+        raise Problem(
+            422, str(error), slug="validation-error", errors=[field_error("checklist", str(error))]
+        ) from None
+    except services.CropsNotSeenError as error:
+        raise Problem(
+            422, str(error), slug="validation-error", errors=[field_error("crops_seen", str(error))]
+        ) from None
     except services.ReviewError as error:
         raise Problem(409, str(error), slug="state-conflict") from None
     return asset_detail_out(request, get_visible_asset(request, asset_id))
 
 
-def _decide(decision: str):
+def _decide(decision: str, payload: DecisionIn | None = None):
     def act(*, asset, actor, comment: str) -> None:
         form = DecisionForm(data={"decision": decision, "comment": comment})
         if not form.is_valid():
             raise form_problem(form)
-        services.asset_review_decide(asset=asset, actor=actor, decision=decision, comment=comment)
+        services.asset_review_decide(
+            asset=asset,
+            actor=actor,
+            decision=decision,
+            comment=comment,
+            checklist=payload.checklist if payload else (),
+            take_over=payload.take_over if payload else False,
+            crops_seen=payload.crops_seen if payload else (),
+        )
 
     return act
 
@@ -278,10 +351,11 @@ def submit(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
 
 
 @router.post("/assets/{asset_id}/approve", response=AssetDetailOut, summary="Approve", **scoped("review"))
-def approve(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+def approve(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
     """Approve an asset in review: it gets its public id and becomes deliverable. Reviewers, never for their
-    own generations (unless STUDIO_ALLOW_SELF_APPROVAL); a flagged one must be marked checked, safe first."""
-    return _transition(request, asset_id, payload, _decide("approve"))
+    own generations (unless STUDIO_ALLOW_SELF_APPROVAL); a flagged one must be marked checked, safe first;
+    every enabled checklist item (GET /checklist) must be sent ticked in `checklist`."""
+    return _transition(request, asset_id, payload, _decide("approve", payload))
 
 
 @router.post(
@@ -290,15 +364,24 @@ def approve(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
     summary="Request changes",
     **scoped("review"),
 )
-def request_changes(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+def request_changes(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
     """Send an asset in review back with a comment saying what should change (the comment is required)."""
-    return _transition(request, asset_id, payload, _decide("request_changes"))
+    return _transition(request, asset_id, payload, _decide("request_changes", payload))
 
 
 @router.post("/assets/{asset_id}/reject", response=AssetDetailOut, summary="Reject", **scoped("review"))
-def reject(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
+def reject(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
     """Reject an asset in review, saying why (the comment is required)."""
-    return _transition(request, asset_id, payload, _decide("reject"))
+    return _transition(request, asset_id, payload, _decide("reject", payload))
+
+
+@router.get("/checklist", response=list[ChecklistItemOut], summary="The review checklist", **scoped("read"))
+def checklist(request: HttpRequest) -> list[dict]:
+    """The points a reviewer ticks before approving, in order; send the ticked ids as `checklist`."""
+    return [
+        {"id": item.pk, "label": item.label, "help_text": item.help_text}
+        for item in selectors.checklist_items()
+    ]
 
 
 @router.post(
@@ -323,21 +406,56 @@ def checked_safe(request: HttpRequest, asset_id: int, payload: CommentIn) -> dic
 @router.post(
     "/assets/{asset_id}/revisions",
     response={201: GenerationRequestOut},
-    summary="Revise an asset sent back",
+    summary="Revise an asset sent back or approved",
     **scoped("generate"),
 )
 def create_revision(request: HttpRequest, response: HttpResponse, asset_id: int, payload: RefineIn) -> Status:
-    """A refine request whose results answer a reviewer's change request on this asset (linked as its
-    revisions), as the Revise page makes it."""
+    """A refine request whose results are this asset's revisions, as the Revise page makes it: they answer a
+    reviewer's change request on it, or, for an approved asset, are a new version that the reviewer who
+    approves one may let take over its public id (the approved original stays live until then)."""
     if not user_of(request).has_perm("generation.add_generationrequest"):
         raise Problem(403, "Only people who may generate images can revise one.")
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
-    if review.state != ReviewState.CHANGES_REQUESTED:
+    if review.state not in services.REVISABLE_FROM:
         raise Problem(
             409,
-            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an asset a reviewer asked "
-            "changes on can be revised. POST /assets/{id}/refinements makes a new image from it instead.",
+            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an approved asset or one a "
+            "reviewer asked changes on can be revised. POST /assets/{id}/refinements makes a new image from "
+            "it instead.",
             slug="state-conflict",
         )
     return refine(request, response, asset, payload, revises=asset)
+
+
+class FocalPointIn(Schema):
+    x: float | None = Field(description="From 0 (left edge) to 1 (right edge); null with y to clear.")
+    y: float | None = Field(description="From 0 (top edge) to 1 (bottom edge); null with x to clear.")
+
+
+class FocalPointOut(Schema):
+    x: float | None
+    y: float | None
+
+
+@router.put(
+    "/assets/{asset_id}/focal-point",
+    response=FocalPointOut,
+    summary="Set the focal point",
+    **scoped("review"),
+)
+def set_focal_point(request: HttpRequest, asset_id: int, payload: FocalPointIn) -> dict:
+    """The point the asset's `g_auto` crops centre on (delivery and the channel presets that use it, from
+    now on; the channel crops' tokens change). Reviewers at any time; its creator before submitting it."""
+    asset = get_visible_asset(request, asset_id)
+    try:
+        point = services.asset_focal_point_set(asset=asset, actor=user_of(request), x=payload.x, y=payload.y)
+    except services.ReviewPermissionError as error:
+        raise Problem(403, str(error)) from None
+    except services.ReviewConflictError as error:
+        raise Problem(409, str(error), slug="state-conflict") from None
+    except services.ReviewError as error:
+        raise Problem(
+            422, str(error), slug="validation-error", errors=[field_error("x", str(error))]
+        ) from None
+    return {"x": point[0], "y": point[1]} if point else {"x": None, "y": None}

@@ -11,6 +11,9 @@ class ReviewState(models.TextChoices):
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     REJECTED = "rejected", "Rejected"
     REVOKED = "revoked", "Revoked"
+    # A revision took over this asset's public id: unversioned URLs show the revision now, and this asset
+    # stays servable only at its versioned URL (v<n>, see PublicIdVersion).
+    REPLACED = "replaced", "Replaced by a revision"
 
 
 class AssetReview(models.Model):
@@ -35,6 +38,10 @@ class AssetReview(models.Model):
 
     class Meta:
         ordering = ["submitted_at"]
+        indexes = [
+            # The review queue: a state's rows in queue order, read a page at a time without a sort.
+            models.Index(fields=["state", "submitted_at", "asset"], name="review_queue_order"),
+        ]
         permissions = [
             ("decide_assetreview", "Can approve, reject or request changes"),
             ("revoke_assetreview", "Can revoke an approved asset"),
@@ -151,3 +158,27 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class PublicIdVersion(models.Model):
+    """Which asset a public id named at each version: 1 at first approval, n+1 each time a revision takes
+    the public id over. A delivery URL with ``v<n>`` shows that version's asset while it is approved or
+    replaced; one without shows the asset that holds the public id now."""
+
+    public_id = models.CharField(max_length=120)
+    version = models.PositiveIntegerField()
+    # PROTECT: a URL that names a version keeps naming that asset.
+    asset = models.OneToOneField(
+        "generation.Asset", on_delete=models.PROTECT, related_name="public_id_version"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["public_id", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["public_id", "version"], name="public_id_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="public_id_version_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} v{self.version}: asset {self.asset_id}"

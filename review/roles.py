@@ -21,7 +21,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     REVIEWERS: [
         "generation.view_generationrequest",
         "generation.view_asset",
-        "generation.view_all_assets",
+        # Not generation.view_all_assets: reviewers see the teams they review (studio/teams.py); admins all.
         "review.view_assetreview",
         "review.submit_assetreview",
         "review.decide_assetreview",

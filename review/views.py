@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -13,7 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from generation import selectors as generation_selectors
 from generation.views import get_visible_asset, refine_page
 from review import selectors, services
-from review.forms import BulkDecisionForm, CommentForm, DecisionForm
+from review.comment_views import thread_context
+from review.crop_views import channel_crops_context
+from review.forms import BulkDecisionForm, CommentForm, DecisionForm, QueueFilterForm, queue_filters_from
 from review.models import AssetReview, ReviewState
 from review.panels import render_asset_panels
 
@@ -22,10 +24,45 @@ from review.panels import render_asset_panels
 @permission_required("review.decide_assetreview", raise_exception=True)
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    flagged_only = request.GET.get("flagged") == "1"
-    reviews = list(selectors.review_queue(flagged_only=flagged_only))
-    context = {"reviews": reviews, "flagged_only": flagged_only, "counts": selectors.review_queue_counts()}
-    return render(request, "review/queue.html", context)
+    """The review queue: filtered, searched, counted per state, a page at a time, decided in bulk."""
+    return _queue_page(request, QueueFilterForm(request.GET))
+
+
+def _queue_page(
+    request: HttpRequest, form: QueueFilterForm, *, bulk_form: BulkDecisionForm | None = None
+) -> HttpResponse:
+    context = {"form": form, "suggestions": selectors.review_queue_suggestions(viewer=request.user)}
+    if not form.is_valid():
+        # Nothing is listed under filters that do not read: the page says which field is wrong, and why.
+        return render(request, "review/queue.html", context, status=400)
+    page = selectors.review_queue_page(
+        viewer=request.user,
+        filters=form.filters(),
+        page=form.cleaned_data["page"] or 1,
+        per_page=form.cleaned_data["per_page"],
+    )
+    # After a bulk decision the queue comes back under the same filters, from its first page.
+    bulk_form = bulk_form or BulkDecisionForm(initial={"filters": form.query()})
+    context |= {
+        "page": page,
+        "filters": form.filters(),
+        "query": form.query(),
+        "open_suffix": f"?from=queue&{form.query()}" if form.query() else "?from=queue",
+        "state_total": page.counts[form.filters().state],
+        "state_tabs": [
+            (value, label, page.counts[value], form.query(state=value))
+            for value, label in ReviewState.choices
+        ],
+        "all_query": form.query(flagged=False),
+        "flagged_query": form.query(flagged=True),
+        "previous_query": form.query(page=page.number - 1) if page.number > 1 else None,
+        "next_query": form.query(page=page.number + 1) if page.number < page.pages else None,
+        "bulk_form": bulk_form,
+        "selected": set(bulk_form.cleaned_data.get("assets", [])) if bulk_form.is_bound else set(),
+        "checklist": selectors.checklist_items(),
+        "checklist_ticked": set(bulk_form.cleaned_data.get("checklist", [])) if bulk_form.is_bound else set(),
+    }
+    return render(request, "review/queue.html", context, status=400 if bulk_form.is_bound else 200)
 
 
 @login_required
@@ -47,6 +84,7 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
     # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     from_queue = request.GET.get("from") == "queue"
+    filters, queue_query = queue_filters_from(request.GET.urlencode()) if from_queue else (None, "")
     can_refine = request.user.has_perm("generation.add_generationrequest")
     can_decide = review.state == ReviewState.IN_REVIEW and services.can_decide(
         actor=request.user, asset=asset
@@ -64,20 +102,24 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
         "reveal": request.GET.get("reveal") == "1",
         "can_submit": review.state in services.SUBMITTABLE_FROM
         and services.can_submit(actor=request.user, asset=asset),
-        "can_revoke": review.state == ReviewState.APPROVED
+        "can_revoke": review.state in services.REVOCABLE_FROM
         and request.user.has_perm("review.revoke_assetreview"),
         "is_own": asset.created_by_id == request.user.pk,
         "decision_form": DecisionForm(),
         "from_queue": from_queue,
-        "queue_position": selectors.review_queue_position(review=review) if from_queue else None,
+        "queue_position": selectors.review_queue_position(review=review, viewer=request.user, filters=filters)
+        if from_queue
+        else None,
+        # The queue's filters ride along (links, the decision form), so the walk stays in the filtered queue.
+        "queue_query": queue_query,
         "panels": render_asset_panels(request, asset, review),
+        "channel_crops": channel_crops_context(request, asset, review),
         "lineage": generation_selectors.asset_lineage(asset=asset, viewer=request.user),
         "can_refine": can_refine,
-        "can_revise": can_refine and review.state == ReviewState.CHANGES_REQUESTED,
-        # A revision is shown beside the asset it answers and the reviewer's words it answers.
-        "revision_answers": selectors.latest_changes_request(asset=asset.revision_of)
-        if asset.revision_of_id
-        else None,
+        "can_revise": can_refine and review.state in services.REVISABLE_FROM,
+        # A revision is shown beside the asset it revises and the reviewer's words it answers, if any.
+        "revision_answers": selectors.change_request_answered(revision=asset),
+        **thread_context(request, asset, review, can_decide=can_decide),
     }
     return render(request, "review/asset.html", context)
 
@@ -85,18 +127,28 @@ def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
-    """The Refine page for an asset a reviewer sent back; what it makes is linked to it as its revision."""
+    """The Refine page for an asset a reviewer sent back, or for an approved one (a new version that may take
+    over its public id when approved); what it makes is linked to it as its revision."""
     if not request.user.has_perm("generation.add_generationrequest"):
         raise PermissionDenied("Only people who may generate images can revise one.")
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
-    if review.state != ReviewState.CHANGES_REQUESTED:
+    if review.state not in services.REVISABLE_FROM:
         raise PermissionDenied(
-            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an asset a reviewer asked "
-            "changes on can be revised. Refine makes a new image from it instead."
+            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an approved asset or one a "
+            "reviewer asked changes on can be revised. Refine makes a new image from it instead."
         )
-    event = selectors.latest_changes_request(asset=asset)
-    context = {"review_comment": event.comment if event else "", "review_event": event}
+    event = (
+        selectors.latest_changes_request(asset=asset)
+        if review.state == ReviewState.CHANGES_REQUESTED
+        else None
+    )
+    context = {
+        "review_comment": event.comment if event else "",
+        "review_event": event,
+        "revises_approved": review.state == ReviewState.APPROVED,
+        "revises_public_id": review.public_id,
+    }
     return refine_page(request, asset, revises=asset, extra_context=context)
 
 
@@ -105,28 +157,39 @@ def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
 def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = get_visible_asset(request, asset_id)
     form = DecisionForm(request.POST)
+    from_queue = request.POST.get("from") == "queue"
+    filters, query = queue_filters_from(request.POST.get("queue_filters", ""))
+    suffix = f"?from=queue&{query}" if query else "?from=queue"
+    # A refused decision comes back to the page as it was opened: still walking the (filtered) queue.
+    back = reverse("review:asset", args=[asset_id]) + (suffix if from_queue else "")
     if not form.is_valid():
         messages.error(request, "Choose approve, request changes or reject.")
-        return redirect("review:asset", asset_id=asset_id)
+        return redirect(back)
     try:
         review = services.asset_review_decide(
             asset=asset,
             actor=request.user,
             decision=form.cleaned_data["decision"],
             comment=form.cleaned_data["comment"],
+            checklist=form.cleaned_data["checklist"],
+            take_over=form.cleaned_data["take_over"],
+            # Added by static/crops.js as each channel crop is seen on the page.
+            crops_seen=request.POST.getlist("crops_seen")[:100],
         )
     except services.ReviewPermissionError as error:
         raise PermissionDenied(str(error)) from error
     except services.ReviewError as error:
         messages.error(request, str(error))
-        return redirect("review:asset", asset_id=asset_id)
+        return redirect(back)
     messages.success(request, f"Asset {asset.pk}: {review.get_state_display().lower()}.")
-    if request.POST.get("from") == "queue":
+    if from_queue:
         own = None if settings.STUDIO_ALLOW_SELF_APPROVAL else request.user
-        next_id = selectors.review_queue_next(after=review, skip_created_by=own)
+        next_id = selectors.review_queue_next(
+            after=review, viewer=request.user, filters=filters, skip_created_by=own
+        )
         if next_id:
-            return redirect(f"{reverse('review:asset', args=[next_id])}?from=queue")
-        return redirect("review:queue")
+            return redirect(reverse("review:asset", args=[next_id]) + suffix)
+        return redirect(f"{reverse('review:queue')}?{query}" if query else reverse("review:queue"))
     return redirect("review:asset", asset_id=asset_id)
 
 
@@ -233,25 +296,39 @@ def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
 @permission_required("review.decide_assetreview", raise_exception=True)
 @require_POST
 def bulk_decide(request: HttpRequest) -> HttpResponse:
-    queued_ids = [review.asset_id for review in selectors.review_queue()]
-    form = BulkDecisionForm(request.POST, asset_ids=queued_ids)
+    """One decision for the selected images, made and logged for each on its own: one refused (flagged and
+    unchecked, the reviewer's own, decided meanwhile...) says why and leaves the others decided. The
+    checklist is ticked once for the batch and recorded on each image's decision; an approval with an
+    item left unticked refuses the whole batch."""
+    form = BulkDecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Select images still in the queue and a decision.")
-        return redirect("review:queue")
+        # Nothing changes: the queue comes back with what was wrong and the selection still ticked.
+        filter_form = QueueFilterForm(QueryDict(request.POST.get("filters", "")))
+        return _queue_page(request, filter_form, bulk_form=form)
+    _, query = queue_filters_from(form.cleaned_data["filters"])
+    selected = form.cleaned_data["assets"]
+    reviews = selectors.review_queue_pick(viewer=request.user, asset_ids=selected)
     done, refused = 0, []
-    for asset in generation_selectors.asset_list(ids=form.cleaned_data["assets"]):
+    for missing in sorted(set(selected) - {review.asset_id for review in reviews}):
+        refused.append(f"#{missing}: not waiting for a decision (anymore), or not yours to review.")
+    for review in reviews:
         try:
             services.asset_review_decide(
-                asset=asset,
+                asset=review.asset,
                 actor=request.user,
                 decision=form.cleaned_data["decision"],
                 comment=form.cleaned_data["comment"],
+                # Ticked once for the batch, recorded on each image's own decision.
+                checklist=form.cleaned_data["checklist"],
             )
             done += 1
+        except services.CropsNotSeenError as error:
+            # The queue shows no crops: approving needs the image's own page, which does.
+            refused.append(f"#{review.asset_id}: {error} Open it to check its crops, then approve it there.")
         except services.ReviewError as error:
-            refused.append(f"#{asset.pk}: {error}")
+            refused.append(f"#{review.asset_id}: {error}")
     if done:
         messages.success(request, f"{done} asset{'s' if done != 1 else ''} updated.")
     for reason in refused:
         messages.error(request, reason)
-    return redirect("review:queue")
+    return redirect(f"{reverse('review:queue')}?{query}" if query else reverse("review:queue"))

@@ -25,4 +25,15 @@ document.addEventListener("DOMContentLoaded", () => {
     });
     show();
   }
+  // A revision's comparison offers side by side and the slider; without script, side by side alone.
+  for (const modes of document.querySelectorAll("[data-compare-modes]")) {
+    const buttons = modes.querySelectorAll("[data-compare-mode]");
+    const choose = (mode) => {
+      for (const view of modes.querySelectorAll("[data-compare-view]")) view.hidden = view.dataset.compareView !== mode;
+      for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.compareMode === mode));
+    };
+    for (const button of buttons) button.addEventListener("click", () => choose(button.dataset.compareMode));
+    const group = modes.querySelector(".compare-modes");
+    if (group) group.hidden = false;
+  }
 });

@@ -1,11 +1,18 @@
-// Keyboard shortcuts: Ctrl+Enter submits the generate form; on a review page, a single key presses the
-// button marked data-key (A approve, C request changes, R reject, J back to the queue).
+// Keyboard shortcuts: Ctrl+Enter submits the form being typed in; on a review page, a single key presses the
+// button marked data-key (A approve, C request changes, R reject, J back to the queue). C and R need a
+// comment first: they put the cursor in it, and Ctrl+Enter then sends that decision.
+let pendingDecision = null;
 document.addEventListener("keydown", (event) => {
   const target = event.target;
-  const typing = target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]");
+  // Ticking a checkbox or pressing a button is not typing: the single-key shortcuts still work there.
+  const typing = target instanceof HTMLElement
+    && target.closest("textarea, select, [contenteditable], input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit])");
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
     const form = typing && target.closest("form");
-    if (form) { event.preventDefault(); form.requestSubmit(); }
+    if (!form) return;
+    event.preventDefault();
+    const submitter = pendingDecision && pendingDecision.form === form ? pendingDecision : null;
+    form.requestSubmit(submitter);
     return;
   }
   if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -15,7 +22,12 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   const comment = document.querySelector("#decide-form textarea[name=comment]");
   const needsComment = control.value === "reject" || control.value === "request_changes";
-  if (needsComment && comment && !comment.value.trim()) { comment.focus(); comment.placeholder = "Say why, then press the button"; return; }
+  if (needsComment && comment && !comment.value.trim()) {
+    pendingDecision = control;
+    comment.focus();
+    comment.placeholder = `Say why, then press Ctrl+Enter to ${control.value === "reject" ? "reject" : "request changes"}`;
+    return;
+  }
   control.click();
 });
 

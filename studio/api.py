@@ -629,10 +629,12 @@ def problem_type_detail(request: HttpRequest, slug: str) -> dict:
 # --- Schemas made from Django forms ------------------------------------------------------------------------
 
 
-def _json_type(field: forms.Field) -> type:
+def _json_type(field: forms.Field) -> Any:
     """The JSON type a form field takes; the field's own cleaning does everything else."""
     if isinstance(field, forms.TypedChoiceField) and field.coerce in (int, float):
         return field.coerce
+    if isinstance(field, forms.MultipleChoiceField):
+        return list[str]
     for field_type, json_type in (
         (forms.BooleanField, bool),
         (forms.IntegerField, int),
@@ -665,8 +667,10 @@ def form_schema(
             if value is not None:
                 documented[keyword] = value
         choices = [value for value, _label in getattr(field, "choices", [])]
-        if choices:
+        if choices and not isinstance(field, forms.MultipleChoiceField):
             documented["enum"] = choices
+        if isinstance(field, forms.DateTimeField):
+            documented["format"] = "date-time"
         if field.initial is not None and not callable(field.initial):
             documented["default"] = field.initial
         description = " ".join(str(part) for part in (field.label or "", field.help_text or "") if part)

@@ -21,3 +21,10 @@ class ApiTokenForm(forms.Form):
     def expires_at(self):
         days = self.cleaned_data.get("expires_in")
         return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class NotificationPreferenceForm(forms.Form):
+    on_decisions = forms.BooleanField(
+        required=False, label="Decisions on my assets (approved, changes requested, rejected, revoked)"
+    )
+    on_mentions = forms.BooleanField(required=False, label="Someone @mentions me in a comment")

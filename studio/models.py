@@ -74,3 +74,45 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class Team(models.Model):
+    """A group of people whose work belongs together. Members see and refine the team's assets; its reviewers
+    review them. Admins (``generation.view_all_assets``) see every team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="reviewed_teams",
+        blank=True,
+        help_text="Reviewers who review this team's assets (they need not be members).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NotificationPreference(models.Model):
+    """Which emails a user gets. A user without a row gets them all (the defaults below)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    on_decisions = models.BooleanField(
+        default=True, help_text="Email me when my assets are approved, sent back, rejected or revoked."
+    )
+    on_mentions = models.BooleanField(
+        default=True, help_text="Email me when someone @mentions me in a comment."
+    )
+    # When the user last opened the list of their review outcomes: approvals and rejections decided after it
+    # count as new in the navigation badge.
+    outcomes_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Notifications for {self.user_id}"

@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "studio.context_processors.attention",
             ],
             # {% partialdef %} everywhere without {% load %}, as in Django 6's built-in partials.
             "builtins": ["template_partials.templatetags.partials"],
@@ -373,6 +374,36 @@ STUDIO_DEVICE = env_str("STUDIO_DEVICE", "cpu")
 
 # --- Review ----------------------------------------------------------------------------------------------
 STUDIO_ALLOW_SELF_APPROVAL = env_bool("STUDIO_ALLOW_SELF_APPROVAL", False)
+
+# --- Usage rights and exports (review/rights.py, delivery/rights.py, delivery/exports.py) -----------------
+# Each worker's sweeper looks this often for approved assets whose usage window closed (purging their
+# variants and the CDN, and sending asset.rights_expired) or opened again; `manage.py rights_sweep` does one
+# round by hand or from cron.
+STUDIO_RIGHTS_SWEEP_SECONDS = env_seconds("STUDIO_RIGHTS_SWEEP_SECONDS", 60.0)
+# The daily reminder lists approved assets expiring within this many days; the sweeper sends it once a day
+# after this local hour (0-23; -1: never, send it from cron with `manage.py rights_reminder` instead).
+STUDIO_RIGHTS_REMIND_DAYS = env_int("STUDIO_RIGHTS_REMIND_DAYS", 14)
+STUDIO_RIGHTS_REMIND_HOUR = env_int("STUDIO_RIGHTS_REMIND_HOUR", 8)
+if not -1 <= STUDIO_RIGHTS_REMIND_HOUR <= 23:
+    raise ImproperlyConfigured("STUDIO_RIGHTS_REMIND_HOUR must be an hour from 0 to 23, or -1 (never).")
+# A campaign's ZIP export (every approved asset's channel variants) is refused past these: assets, and the
+# bytes of their originals (a bound on the work and the file, not an exact size).
+STUDIO_EXPORT_MAX_ASSETS = env_int("STUDIO_EXPORT_MAX_ASSETS", 100)
+STUDIO_EXPORT_MAX_SOURCE_BYTES = env_int("STUDIO_EXPORT_MAX_SOURCE_BYTES", 1024**3)
+
+# --- Email -----------------------------------------------------------------------------------------------
+# Reminders and notifications (studio/notifications.py: decisions, @mentions; each user can turn them off
+# on the Settings page) go through Django's email backend: printed on the console unless an SMTP server is
+# configured.
+EMAIL_BACKEND = env_str("STUDIO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("STUDIO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("STUDIO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("STUDIO_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("STUDIO_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("STUDIO_EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("STUDIO_EMAIL_FROM", "studio@localhost")
+# Seconds an SMTP connection may take: a notification is sent while its request finishes.
+EMAIL_TIMEOUT = env_int("STUDIO_EMAIL_TIMEOUT", 10)
 
 # --- Delivery --------------------------------------------------------------------------------------------
 # Strict mode: unsigned URLs may only use named presets (t_<name>) or the allow-list below.

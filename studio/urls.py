@@ -11,6 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("settings/", views.account_settings, name="settings"),
     path("settings/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("settings/notifications/", views.notification_settings, name="notification-settings"),
+    path("attention/", views.attention_list, name="attention"),
     path("api/v1/", api.urls()),
     # Anything else under the API is a problem-details 404, not the HTML page.
     re_path(r"^api/v1/", api.not_found_view, name="api-not-found"),

@@ -3,11 +3,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from studio import services
-from studio.forms import ApiTokenForm
+from studio import attention, notifications, services
+from studio.forms import ApiTokenForm, NotificationPreferenceForm
 
 
 @login_required
@@ -78,8 +79,44 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         "form": form,
         "new_token": new_token,
         "tokens": services.api_tokens_of(user=request.user),
+        "notification_form": _notification_form(request),
     }
     return render(request, "studio/settings.html", context, status=status)
+
+
+def _notification_form(request: HttpRequest) -> NotificationPreferenceForm:
+    preference = notifications.notification_preference_of(user=request.user)
+    return NotificationPreferenceForm(
+        initial={"on_decisions": preference.on_decisions, "on_mentions": preference.on_mentions}
+    )
+
+
+@login_required
+@require_POST
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """The Settings page's Email notifications section: two switches, so any POST is valid (unticked: off)."""
+    form = NotificationPreferenceForm(request.POST)
+    form.is_valid()
+    notifications.notification_preference_update(
+        user=request.user,
+        on_decisions=form.cleaned_data["on_decisions"],
+        on_mentions=form.cleaned_data["on_mentions"],
+    )
+    messages.success(request, "Email notifications saved.")
+    return redirect(reverse("settings") + "#notifications")
+
+
+@login_required
+@never_cache
+@require_GET
+def attention_list(request: HttpRequest) -> HttpResponse:
+    """What the navigation badge counts: a reviewer's is the queue; anyone else's, their review outcomes.
+    Opening it marks the outcomes seen, so approvals and rejections stop counting as new."""
+    if attention.reviews_for_decision(user=request.user):
+        return redirect("review:queue")
+    reviews = list(attention.outcomes_list(user=request.user))
+    attention.outcomes_mark_seen(user=request.user)
+    return render(request, "studio/attention.html", {"reviews": reviews})
 
 
 @login_required

@@ -68,19 +68,60 @@ def _user(username: str, group: str, **extra):
     return user
 
 
-@pytest.fixture
-def marketer(db):
-    return _user("marketer", MARKETERS)
+def _team(name: str):
+    from studio.models import Team
+
+    team, _ = Team.objects.get_or_create(slug=name.lower(), defaults={"name": name})
+    return team
 
 
 @pytest.fixture
-def reviewer(db):
-    return _user("reviewer", REVIEWERS)
+def default_team(db):
+    """The team `marketer` works in and `reviewer` and `second_reviewer` review ("Brand")."""
+    return _team("Brand")
 
 
 @pytest.fixture
-def second_reviewer(db):
-    return _user("reviewer2", REVIEWERS)
+def other_team(db):
+    """A second team ("Retail"): its people must not see the default team's work, nor it theirs."""
+    return _team("Retail")
+
+
+@pytest.fixture
+def marketer(db, default_team):
+    user = _user("marketer", MARKETERS)
+    default_team.members.add(user)
+    return user
+
+
+@pytest.fixture
+def reviewer(db, default_team):
+    user = _user("reviewer", REVIEWERS)
+    default_team.reviewers.add(user)
+    return user
+
+
+@pytest.fixture
+def second_reviewer(db, default_team):
+    user = _user("reviewer2", REVIEWERS)
+    default_team.reviewers.add(user)
+    return user
+
+
+@pytest.fixture
+def other_marketer(db, other_team):
+    """A marketer of another team."""
+    user = _user("other_marketer", MARKETERS)
+    other_team.members.add(user)
+    return user
+
+
+@pytest.fixture
+def other_reviewer(db, other_team):
+    """A reviewer assigned to another team only."""
+    user = _user("other_reviewer", REVIEWERS)
+    other_team.reviewers.add(user)
+    return user
 
 
 @pytest.fixture
@@ -116,6 +157,7 @@ def make_asset(db, marketer):
         owner = user or marketer
         request = GenerationRequest.objects.create(
             created_by=owner,
+            team=owner.teams.order_by("name").first(),  # as generation_request_create does
             prompt=prompt,
             full_prompt=prompt,
             model_key="tiny",
@@ -135,6 +177,13 @@ def make_asset(db, marketer):
     return make
 
 
+def checklist_all() -> list[int]:
+    """The ids of every enabled review checklist item: what a reviewer ticks to approve."""
+    from review.models import ChecklistItem
+
+    return list(ChecklistItem.objects.filter(enabled=True).values_list("pk", flat=True))
+
+
 @pytest.fixture
 def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks):
     """An approved 256x192 generated asset and its public id."""
@@ -143,7 +192,9 @@ def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_cal
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(256, 192))
     with django_capture_on_commit_callbacks(execute=True):
-        review = asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+        review = asset_review_decide(
+            asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+        )
     return asset, review.public_id
 
 

@@ -2,6 +2,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from tests.conftest import checklist_all
+
 STUDIO_APPS = {"generation", "review", "delivery"}
 
 
@@ -28,7 +30,7 @@ def test_admin_lists_and_pages_load_with_data(
 
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset()
-    asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
     client.force_login(admin_user)
     for model in admin.site._registry:
         if model._meta.app_label not in STUDIO_APPS:

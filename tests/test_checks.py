@@ -49,7 +49,7 @@ def test_good_allow_list_entries_pass(settings):
     ("entry", "reason"),
     [
         ("c_fil,w_400", "unknown crop mode 'fil'"),
-        ("c_fill,w_400", "c_fill needs both w_ and h_"),
+        ("c_fill,g_auto", "c_fill needs a size"),
         ("c_limit,w_8000", "8000 pixels wide, over the limit of 4096"),
         ("t_bad!name", "invalid preset name 'bad!name'"),
     ],

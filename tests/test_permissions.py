@@ -1,6 +1,7 @@
 """Who may open what: every URL in the project, for every kind of visitor.
 
-A marketer sees their own requests and assets; reviewers and admins see everyone's. Another user's id is a
+A marketer sees their own and their teams' requests and assets; reviewers the teams they review (and work
+in no team); admins everyone's (tests/test_teams.py has the team rules). Another user's id is a
 404 (it says nothing about whether the object exists), a missing right is a 403 or a login redirect, and no
 combination is ever a 500. A URL added without a row here fails ``test_the_matrix_covers_every_url``.
 """
@@ -16,7 +17,8 @@ VISITORS = ("anonymous", "no_role", "owner", "other_marketer", "reviewer", "admi
 LOGIN = "login"  # a redirect to the login page
 
 # url name -> (method, path template, expected status per visitor, in VISITORS order).
-# {asset} and {request} belong to "owner"; {public_id} is an approved asset's.
+# {asset} (in review, destination channel "preview") and {request} belong to "owner"; {approved} is the
+# owner's approved asset in campaign "spring", {public_id} its public id.
 MATRIX: dict[str, tuple[str, str, tuple]] = {
     "home": ("GET", "/", (LOGIN, 302, 302, 302, 302, 302)),
     "login": ("GET", "/login/", (200, 200, 200, 200, 200, 200)),
@@ -30,7 +32,8 @@ MATRIX: dict[str, tuple[str, str, tuple]] = {
     "generation:asset-file": ("GET", "/assets/{asset}/file/", (LOGIN, 403, 200, 404, 200, 200)),
     "generation:refine": ("GET", "/assets/{asset}/refine/", (LOGIN, 403, 200, 404, 403, 200)),
     "review:queue": ("GET", "/review/", (LOGIN, 403, 403, 403, 200, 200)),
-    "review:bulk": ("POST", "/review/bulk/", (LOGIN, 403, 403, 403, 302, 302)),
+    # An empty selection is a 400 page that says what to choose.
+    "review:bulk": ("POST", "/review/bulk/", (LOGIN, 403, 403, 403, 400, 400)),
     "review:assets": ("GET", "/review/assets/", (LOGIN, 200, 200, 200, 200, 200)),
     "review:asset": ("GET", "/review/assets/{asset}/", (LOGIN, 404, 200, 404, 200, 200)),
     "review:decide": ("POST", "/review/assets/{asset}/decide/", (LOGIN, 404, 302, 404, 302, 302)),
@@ -39,9 +42,36 @@ MATRIX: dict[str, tuple[str, str, tuple]] = {
     "review:revise": ("GET", "/review/assets/{asset}/revise/", (LOGIN, 403, 403, 404, 403, 403)),
     "review:checked-safe": ("POST", "/review/assets/{asset}/checked-safe/", (LOGIN, 404, 403, 404, 302, 302)),
     "review:history-csv": ("GET", "/review/assets/{asset}/history.csv", (LOGIN, 403, 200, 404, 200, 200)),
+    "review:comments": ("POST", "/review/assets/{asset}/comments/", (LOGIN, 404, 302, 404, 302, 302)),
+    # Metadata and the focal point: its creator before submitting ({asset} is in review), a reviewer any time.
+    "review:metadata": ("GET", "/review/assets/{asset}/metadata/", (LOGIN, 404, 403, 404, 200, 200)),
+    "review:focal-point": ("POST", "/review/assets/{asset}/focal-point/", (LOGIN, 404, 403, 404, 302, 302)),
+    # Without htmx, the crops section is on the asset page.
+    "review:crops": ("GET", "/review/assets/{asset}/crops/", (LOGIN, 404, 302, 404, 302, 302)),
+    "delivery:review-crop": (
+        "GET",
+        "/review/assets/{asset}/crops/preview.jpg",
+        (LOGIN, 404, 200, 404, 200, 200),
+    ),
+    "delivery:variant-builder": (
+        "GET",
+        "/review/assets/{approved}/variant/",
+        (LOGIN, 403, 200, 404, 200, 200),
+    ),
+    "review:exports": ("GET", "/review/exports/", (LOGIN, 403, 403, 403, 200, 200)),
+    "review:decisions-csv": ("GET", "/review/exports/decisions.csv", (LOGIN, 403, 403, 403, 200, 200)),
+    # Another team's marketer sees no approved image in the campaign.
+    "delivery:campaign-zip": (
+        "GET",
+        "/review/exports/campaign.zip?campaign=spring",
+        (LOGIN, 403, 200, 404, 200, 200),
+    ),
     "delivery:serve": ("GET", "/image/upload/t_og-image/{public_id}.jpg", (200, 200, 200, 200, 200, 200)),
     "settings": ("GET", "/settings/", (LOGIN, 200, 200, 200, 200, 200)),
     "api-token-revoke": ("POST", "/settings/tokens/0/revoke/", (LOGIN, 404, 404, 404, 404, 404)),
+    "notification-settings": ("POST", "/settings/notifications/", (LOGIN, 302, 302, 302, 302, 302)),
+    # What the navigation badge counts: a reviewer's (and an admin's) is the review queue.
+    "attention": ("GET", "/attention/", (LOGIN, 200, 200, 200, 302, 302)),
     "api-not-found": ("GET", "/api/v1/no-such-endpoint", (404, 404, 404, 404, 404, 404)),
 }
 
@@ -85,8 +115,12 @@ def people(db, marketer, reviewer, admin_user):
 
 @pytest.fixture
 def objects(make_asset, approved, django_capture_on_commit_callbacks) -> dict:
+    from generation.models import Asset
+
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset()
+    Asset.objects.filter(pk=asset.pk).update(channels=["preview"])
+    Asset.objects.filter(pk=approved[0].pk).update(campaign="spring")
     # A second, unfinished request of the owner's, so that cancel has something to cancel.
     running = GenerationRequest.objects.create(
         created_by=asset.created_by,
@@ -99,7 +133,7 @@ def objects(make_asset, approved, django_capture_on_commit_callbacks) -> dict:
         steps=2,
         guidance=5.0,
     )
-    return {"asset": asset.pk, "request": running.pk, "public_id": approved[1]}
+    return {"asset": asset.pk, "request": running.pk, "approved": approved[0].pk, "public_id": approved[1]}
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

@@ -139,7 +139,9 @@ def _tag_html(context: template.Context, build, public_id: str, preset_name: str
     found = _lookup(public_id, preset_name)
     if found is None:
         return SafeString("")
-    preset, source_size, presets = found
+    preset, source_size, presets, asset_alt = found
+    if options.get("alt") is None:
+        options["alt"] = asset_alt
     # A preset saved around the admin's validation: skip it rather than fail the whole page.
     reason = " ".join(preset.problems().values())
     if not reason:
@@ -166,11 +168,12 @@ def responsive_image(
     public_id: str,
     preset_name: str,
     *,
-    alt: str = "",
+    alt: str | None = None,
     loading: str = "lazy",
     sizes: str | None = None,
 ) -> SafeString:
-    """``<img src srcset sizes width height>`` in JPEG; empty when the asset is not approved."""
+    """``<img src srcset sizes width height>`` in JPEG; empty when the asset is not approved. Without
+    ``alt``, the asset's alt text (its title when that is empty)."""
     return _tag_html(
         context, responsive_image_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes
     )
@@ -182,18 +185,21 @@ def picture(
     public_id: str,
     preset_name: str,
     *,
-    alt: str = "",
+    alt: str | None = None,
     loading: str = "lazy",
     sizes: str | None = None,
 ) -> SafeString:
-    """``<picture>`` with AVIF and WebP sources and a JPEG ``<img>``; empty when the asset is not approved."""
+    """``<picture>`` with AVIF and WebP sources and a JPEG ``<img>``; empty when the asset is not approved.
+    Without ``alt``, the asset's alt text (its title when that is empty)."""
     return _tag_html(context, picture_html, public_id, preset_name, alt=alt, loading=loading, sizes=sizes)
 
 
 # --- internals -------------------------------------------------------------------------------------------
 
 
-def _lookup(public_id: str, preset_name: str) -> tuple[NamedPreset, tuple[int, int], dict[str, str]] | None:
+def _lookup(
+    public_id: str, preset_name: str
+) -> tuple[NamedPreset, tuple[int, int], dict[str, str], str] | None:
     all_presets = {preset.name: preset for preset in NamedPreset.objects.all()}
     preset = all_presets.get(preset_name)
     if preset is None:
@@ -207,7 +213,7 @@ def _lookup(public_id: str, preset_name: str) -> tuple[NamedPreset, tuple[int, i
         logger.warning("Responsive markup skipped: %r is not an approved public id", public_id)
         return None
     presets = {name: item.transformation for name, item in all_presets.items()}
-    return preset, (asset.width, asset.height), presets
+    return preset, (asset.width, asset.height), presets, asset.alt_text or asset.title
 
 
 def _listed_widths(preset: NamedPreset) -> list[int]:

@@ -8,7 +8,7 @@ from django.test import Client
 
 from review.services import asset_review_decide
 from tests.api.conftest import ALL_SCOPES, ApiClient, assert_problem, token
-from tests.conftest import png_bytes
+from tests.conftest import checklist_all, png_bytes
 
 RULE_FLAG = {
     "source": "prompt rule",
@@ -36,7 +36,7 @@ def world(make_asset, marketer, other_marketer, reviewer, admin_user, channel_pr
 
     in_review = make_asset()
     approved = make_asset(size=(256, 192))
-    asset_review_decide(asset=approved, actor=reviewer, decision="approve")
+    asset_review_decide(asset=approved, actor=reviewer, decision="approve", checklist=checklist_all())
     sent_back = make_asset()
     asset_review_decide(asset=sent_back, actor=reviewer, decision="request_changes", comment="Bluer, please.")
     flagged = make_asset(flags=[RULE_FLAG])
@@ -73,6 +73,8 @@ EVERYONE = {"marketer": 200, "other_marketer": 200, "reviewer": 200, "admin": 20
 DECIDERS = {"marketer": 403, "other_marketer": 404, "reviewer": 200, "admin": 200}
 CREATORS = {"marketer": 201, "other_marketer": 404, "reviewer": 403, "admin": 201}
 IMG2IMG = {"operation": "img2img", "model": "tiny", "prompt": "a blue mug", "steps": 2}
+# Stands for the ids of every enabled checklist item, read when the test runs (an approval ticks them all).
+EVERY_CHECKLIST_ITEM = "every checklist item"
 
 ENDPOINTS = [
     ("get", "/api/v1/models", None, "read", EVERYONE),
@@ -103,13 +105,15 @@ ENDPOINTS = [
     ("get", "/api/v1/assets/{in_review}/file", None, "read", OWN_ONLY),
     ("get", "/api/v1/assets", None, "read", EVERYONE),
     ("get", "/api/v1/assets/{in_review}", None, "read", OWN_ONLY),
+    # Metadata: its creator before submitting (a sent-back asset is editable again), a reviewer at any time.
     (
         "patch",
         "/api/v1/assets/{in_review}",
         {"title": "Blue mug", "usage_rights": "web, 2027"},
         "generate",
-        {"marketer": 200, "other_marketer": 404, "reviewer": 403, "admin": 200},
+        DECIDERS,
     ),
+    ("patch", "/api/v1/assets/{sent_back}", {"title": "Blue mug", "territory": "EU"}, "generate", OWN_ONLY),
     (
         "get",
         "/api/v1/review-queue",
@@ -118,12 +122,13 @@ ENDPOINTS = [
         {"marketer": 403, "other_marketer": 403, "reviewer": 200, "admin": 200},
     ),
     ("post", "/api/v1/assets/{sent_back}/submit", {"comment": "Bluer now."}, "review", OWN_ONLY),
-    ("post", "/api/v1/assets/{in_review}/approve", {}, "review", DECIDERS),
+    ("post", "/api/v1/assets/{in_review}/approve", {"checklist": EVERY_CHECKLIST_ITEM}, "review", DECIDERS),
     ("post", "/api/v1/assets/{in_review}/request-changes", {"comment": "Crop tighter."}, "review", DECIDERS),
     ("post", "/api/v1/assets/{in_review}/reject", {"comment": "Off brand."}, "review", DECIDERS),
     ("post", "/api/v1/assets/{approved}/revoke", {"comment": "Rights ended."}, "review", DECIDERS),
     ("post", "/api/v1/assets/{flagged}/checked-safe", {"comment": "Our own cola."}, "review", DECIDERS),
     ("post", "/api/v1/assets/{sent_back}/revisions", IMG2IMG, "generate", CREATORS),
+    ("post", "/api/v1/assets/{approved}/revisions", IMG2IMG, "generate", CREATORS),
     ("get", "/api/v1/presets", None, "read", EVERYONE),
     (
         "get",
@@ -168,6 +173,8 @@ def test_endpoint_for_role(world, role, method, path, body, scope, expected):
             for name in ("in_review", "approved", "sent_back", "flagged", "request")
         }
     )
+    if isinstance(body, dict) and body.get("checklist") == EVERY_CHECKLIST_ITEM:
+        body = {**body, "checklist": checklist_all()}
     if role == "anonymous":
         response = _send(ApiClient(Client()), method, path, body)
         if scope is None:

@@ -8,6 +8,7 @@ from django.test import Client
 from generation.forms import GenerateForm
 from generation.models import GenerationRequest
 from tests.api.conftest import ApiClient, assert_problem, token
+from tests.conftest import checklist_all
 
 
 @pytest.fixture
@@ -163,8 +164,9 @@ def test_a_reviewer_cannot_approve_their_own_generation(make_asset, reviewer, as
 def test_approving_twice_is_a_state_conflict(make_asset, reviewer, as_user):
     asset = make_asset()
     api = as_user(reviewer)
-    assert api.post(f"/api/v1/assets/{asset.pk}/approve").status_code == 200
-    assert_problem(api.post(f"/api/v1/assets/{asset.pk}/approve"), 409, slug="state-conflict")
+    ticked = {"checklist": checklist_all()}
+    assert api.post(f"/api/v1/assets/{asset.pk}/approve", ticked).status_code == 200
+    assert_problem(api.post(f"/api/v1/assets/{asset.pk}/approve", ticked), 409, slug="state-conflict")
 
 
 @pytest.mark.django_db
@@ -173,12 +175,15 @@ def test_a_flagged_asset_is_approved_only_after_checked_safe(make_asset, reviewe
 
     asset = make_asset(flags=[RULE_FLAG])
     api = as_user(reviewer)
-    problem = assert_problem(api.post(f"/api/v1/assets/{asset.pk}/approve"), 409, slug="state-conflict")
+    ticked = {"checklist": checklist_all()}
+    problem = assert_problem(
+        api.post(f"/api/v1/assets/{asset.pk}/approve", ticked), 409, slug="state-conflict"
+    )
     assert "checked, safe" in problem["detail"]
     assert (
         api.post(f"/api/v1/assets/{asset.pk}/checked-safe", {"comment": "Our own cola."}).status_code == 200
     )
-    approved = api.post(f"/api/v1/assets/{asset.pk}/approve").json()
+    approved = api.post(f"/api/v1/assets/{asset.pk}/approve", ticked).json()
     assert approved["review"]["state"] == "approved" and approved["review"]["public_id"]
     assert [event["to_state"] for event in approved["history"]][-1] == "approved"
 

@@ -46,9 +46,9 @@ def test_reads_carry_an_etag_and_a_matching_if_none_match_gets_304(make_asset, m
 
 
 @pytest.mark.django_db
-def test_the_etag_changes_when_the_asset_does(make_asset, marketer, as_user):
+def test_the_etag_changes_when_the_asset_does(make_asset, reviewer, as_user):
     asset = make_asset()
-    api = as_user(marketer)
+    api = as_user(reviewer)
     etag = api.get(f"/api/v1/assets/{asset.pk}")["ETag"]
     assert api.patch(f"/api/v1/assets/{asset.pk}", {"title": "Renamed"}).status_code == 200
     response = api.get(f"/api/v1/assets/{asset.pk}", headers={"If-None-Match": etag})

@@ -48,7 +48,11 @@ def test_generate_poll_approve_and_deliver(
     assert asset["campaign"] == "spring" and asset["seed"] == 42
 
     reviewer_api = ApiClient(Client(), _token(reviewer, ["read", "review"]))
-    approved = reviewer_api.post(f"/api/v1/assets/{asset['id']}/approve", {"comment": "Good to go."}).json()
+    # The reviewer ticks every point of the checklist: an approval needs them all.
+    ticked = [item["id"] for item in reviewer_api.get("/api/v1/checklist").json()]
+    approved = reviewer_api.post(
+        f"/api/v1/assets/{asset['id']}/approve", {"comment": "Good to go.", "checklist": ticked}
+    ).json()
     assert approved["review"]["state"] == "approved"
     assert [event["to_state"] for event in approved["history"]] == ["in_review", "approved"]
 

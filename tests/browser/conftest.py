@@ -1,5 +1,6 @@
 """What the browser tests share: Debian's Chromium driven by Playwright, and logging in."""
 
+import importlib
 import os
 import re
 import shutil
@@ -42,3 +43,13 @@ def log_in(page, base: str, username: str) -> None:
     page.fill("#id_password", f"pw-{username}")
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"^(?!.*/login/).*$"))
+
+
+@pytest.fixture(autouse=True)
+def seeded_checklist(transactional_db) -> None:
+    """The review checklist as the migration seeds it: a transactional test before this one (every browser
+    test is one) flushed it with every other table, and approving needs it ticked."""
+    from django.apps import apps
+
+    seed = importlib.import_module("review.migrations.0005_comments_checklist").seed_checklist
+    seed(apps, None)

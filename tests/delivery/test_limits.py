@@ -16,6 +16,7 @@ from delivery.signing import signed_path
 from delivery.urls_builder import variant_path
 from review import services as review_services
 from studio.env import parse_rate
+from tests.conftest import checklist_all
 
 
 def _url(path: str) -> str:
@@ -56,7 +57,9 @@ def another_approved(make_asset, reviewer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(200, 100), prompt="a green pear")
     with django_capture_on_commit_callbacks(execute=True):
-        review = asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+        review = asset_review_decide(
+            asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+        )
     return asset, review.public_id
 
 

@@ -237,7 +237,8 @@ def test_canonical_transformation_is_a_fixed_point() -> None:
 @pytest.mark.parametrize(
     ("path", "reason"),
     [
-        ("e_sepia/a.jpg", "unknown transformation parameter 'e_'"),
+        ("e_sepia/a.jpg", "e_sepia is not supported here"),
+        ("zz_1/a.jpg", "unknown transformation parameter 'zz_'"),
         ("folder/a.jpg", "not a parameter"),
         ("w_10,w_20/a.jpg", "given twice"),
         ("c_fill,w_1,h_1,ar_1:1/a.jpg", "contradict"),
@@ -251,7 +252,6 @@ def test_canonical_transformation_is_a_fixed_point() -> None:
         ("c_fill,w_10,ar_0:1/a.jpg", "zero"),
         ("c_fill,w_10,ar_1000:1/a.jpg", "between 1:100 and 100:1"),
         ("c_scale,w_10,dpr_9/a.jpg", "dpr_"),
-        ("dpr_2/a.jpg", "needs a size"),
         ("ar_16:9/a.jpg", "ar_ alone needs"),
         ("q_0/a.jpg", "q_"),
         ("q_101/a.jpg", "q_"),
@@ -259,7 +259,7 @@ def test_canonical_transformation_is_a_fixed_point() -> None:
         ("f_gif/a.jpg", "unknown format"),
         ("c_pad,w_10,h_10,b_rgb:12/a.jpg", "hex digits"),
         ("c_pad,w_10,h_10,b_chartreuse-ish/a.jpg", "unknown colour"),
-        ("c_fill,w_100/a.jpg", "needs both w_ and h_"),
+        ("c_fill,g_north/a.jpg", "c_fill needs a size"),
         ("c_fit/a.jpg", "needs w_ or h_"),
         ("c_pad,w_10,h_10,g_auto/a.jpg", "g_auto only applies"),
         ("c_scale,w_10,g_north/a.jpg", "no effect"),

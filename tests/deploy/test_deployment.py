@@ -209,7 +209,9 @@ class Site:
         assert response.status_code == 200 and not response.url.endswith("/login/"), response.text[:500]
         return browser
 
-    def post(self, browser: requests.Session, path: str, data: dict[str, str]) -> requests.Response:
+    def post(
+        self, browser: requests.Session, path: str, data: dict[str, str | list[int]]
+    ) -> requests.Response:
         data = {**data, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
         return browser.post(f"{self.base}{path}", data=data, allow_redirects=False)
 
@@ -360,7 +362,9 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
     # A reviewer approves.
     reviewer = site.browser(REVIEWER)
     response = site.post(
-        reviewer, f"/review/assets/{asset_id}/decide/", {"decision": "approve", "comment": ""}
+        reviewer,
+        f"/review/assets/{asset_id}/decide/",
+        {"decision": "approve", "checklist": _checklist_ids(database), "comment": ""},
     )
     assert response.status_code == 302, response.text[:1000]
     public_id = _public_id(database, asset_id)
@@ -403,6 +407,13 @@ def _run(processes: Processes, database: str, tmp_path: Path) -> None:
 def _query(database: str, sql: str, parameters: list) -> tuple | None:
     with psycopg.connect(database) as connection:
         return connection.execute(sql, parameters).fetchone()
+
+
+def _checklist_ids(database: str) -> list[int]:
+    """The enabled review checklist items, all of which an approval ticks."""
+    with psycopg.connect(database) as connection:
+        rows = connection.execute("select id from review_checklistitem where enabled").fetchall()
+    return [row[0] for row in rows]
 
 
 def _wait_for_asset(database: str, request_id: int) -> int:

@@ -219,7 +219,10 @@ def test_revise_is_refused_for_an_asset_nobody_asked_changes_on(
     response = marketer_client.get(revise_url(asset))
 
     assert response.status_code == 403
-    assert "only an asset a reviewer asked changes on can be revised" in response.content.decode()
+    assert (
+        "only an approved asset or one a reviewer asked changes on can be revised"
+        in response.content.decode()
+    )
 
 
 def test_revise_of_a_missing_asset_is_404(marketer_client, db):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from delivery.models import Variant
 from generation.models import GenerationRequest
+from tests.conftest import checklist_all
 
 PATH_ALPHABET = st.sampled_from(
     [*list("abcwhgqfx_,:./-0123456789"), "c_fill", "w_", "t_", "s--", "v1", "%00", "..", "é"]
@@ -124,7 +125,9 @@ def approved_public_id(make_asset, reviewer, channel_presets, django_capture_on_
 
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(120, 80))
-    return asset_review_decide(asset=asset, actor=reviewer, decision="approve").public_id
+    return asset_review_decide(
+        asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+    ).public_id
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ from generation import services
 from generation.models import Asset, GenerationRequest
 from generation.signals import assets_created
 from review.models import AssetReview
+from tests.conftest import checklist_all
 
 
 def _running_request(user) -> GenerationRequest:
@@ -118,6 +119,8 @@ def test_public_ids_carry_the_product_tag_never_the_prompt(make_asset, reviewer)
     asset = make_asset(prompt="a secret launch of the Model Z phone")
     asset.product = "Autumn Mug"
     asset.save()
-    review = review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    review = review_services.asset_review_decide(
+        asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+    )
     assert review.public_id.startswith("autumn-mug-")
     assert "secret" not in review.public_id and "phone" not in review.public_id

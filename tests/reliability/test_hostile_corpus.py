@@ -544,13 +544,13 @@ CORPUS = [
     case(
         "review",
         lambda t: t.client.post(reverse("review:bulk"), {"decision": "approve", "assets": ["abc", "-1"]}),
-        (302,),
+        (400,),
         id="review-bulk-asset-ids-not-numbers",
     ),
     case(
         "review",
         lambda t: t.client.post(reverse("review:bulk"), {"decision": "approve", "assets": [str(2**70)]}),
-        (302,),
+        (400,),
         id="review-bulk-asset-id-2-to-the-70",
     ),
     case(

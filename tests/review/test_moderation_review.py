@@ -15,6 +15,7 @@ from generation.models import GenerationRequest
 from generation.moderation import describe_flags
 from review import services
 from review.models import AssetReview, ReviewEvent, ReviewState
+from tests.conftest import checklist_all
 
 RULE_FLAG = {
     "source": "prompt rule",
@@ -123,7 +124,9 @@ def test_an_unflagged_asset_enters_review_with_its_submission_only(plain):
 
 def test_a_flagged_asset_cannot_be_approved_before_it_is_checked(flagged, reviewer):
     with pytest.raises(services.ReviewError, match=r"^Flagged \(Competitor: .*\): mark it checked, safe"):
-        services.asset_review_decide(asset=flagged, actor=reviewer, decision="approve", comment="fine")
+        services.asset_review_decide(
+            asset=flagged, actor=reviewer, decision="approve", checklist=checklist_all(), comment="fine"
+        )
     review = AssetReview.objects.get(asset=flagged)
     assert (review.state, review.public_id) == (ReviewState.IN_REVIEW, None)
     assert _kinds(flagged) == [ReviewEvent.Kind.DECISION, ReviewEvent.Kind.FLAGGED]
@@ -149,7 +152,9 @@ def test_a_reviewer_marks_it_checked_safe_and_then_approves(flagged, reviewer):
     assert (event.actor, event.comment) == (reviewer, "Our own can, not the rival's.")
     assert (event.from_state, event.to_state) == (ReviewState.IN_REVIEW, ReviewState.IN_REVIEW)
 
-    review = services.asset_review_decide(asset=flagged, actor=reviewer, decision="approve")
+    review = services.asset_review_decide(
+        asset=flagged, actor=reviewer, decision="approve", checklist=checklist_all()
+    )
     assert review.state == ReviewState.APPROVED and review.public_id
     assert _kinds(flagged) == ["decision", "flagged", "checked_safe", "decision"]
 
@@ -177,7 +182,12 @@ def test_self_approval_setting_lets_the_creator_check_their_own(make_flagged, re
     settings.STUDIO_ALLOW_SELF_APPROVAL = True
     own = make_flagged(user=reviewer)
     services.asset_review_mark_checked_safe(asset=own, actor=reviewer, comment="Checked it myself.")
-    assert services.asset_review_decide(asset=own, actor=reviewer, decision="approve").state == "approved"
+    assert (
+        services.asset_review_decide(
+            asset=own, actor=reviewer, decision="approve", checklist=checklist_all()
+        ).state
+        == "approved"
+    )
 
 
 def test_an_asset_that_is_not_flagged_cannot_be_marked_checked_safe(plain, reviewer):
@@ -243,7 +253,11 @@ def test_the_asset_page_shows_why_it_is_flagged_blurs_it_and_holds_approve(clien
 
 def test_a_reviewer_checks_and_approves_from_the_page(client, flagged, reviewer):
     client.force_login(reviewer)
-    response = client.post(reverse("review:decide", args=[flagged.pk]), {"decision": "approve"}, follow=True)
+    response = client.post(
+        reverse("review:decide", args=[flagged.pk]),
+        {"decision": "approve", "checklist": checklist_all()},
+        follow=True,
+    )
     assert "mark it checked, safe before approving" in response.content.decode()
     assert AssetReview.objects.get(asset=flagged).state == ReviewState.IN_REVIEW
 
@@ -255,7 +269,9 @@ def test_a_reviewer_checks_and_approves_from_the_page(client, flagged, reviewer)
     assert 'data-key="a"' in body
     assert "Checked, safe" in body and "Our own can." in body  # in the history, as a moderation step
 
-    client.post(reverse("review:decide", args=[flagged.pk]), {"decision": "approve"})
+    client.post(
+        reverse("review:decide", args=[flagged.pk]), {"decision": "approve", "checklist": checklist_all()}
+    )
     assert AssetReview.objects.get(asset=flagged).state == ReviewState.APPROVED
 
 
@@ -279,7 +295,12 @@ def test_bulk_approval_refuses_flagged_assets_one_by_one(client, flagged, plain,
     client.force_login(reviewer)
     response = client.post(
         reverse("review:bulk"),
-        {"decision": "approve", "assets": [flagged.pk, plain.pk], "comment": ""},
+        {
+            "decision": "approve",
+            "checklist": checklist_all(),
+            "assets": [flagged.pk, plain.pk],
+            "comment": "",
+        },
         follow=True,
     )
     body = response.content.decode()
@@ -352,7 +373,9 @@ def test_lineage_thumbnails_blur_a_flagged_parent(
 
 def test_the_history_csv_lists_decisions_and_moderation_steps(client, flagged, reviewer, marketer):
     services.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment='=HYPERLINK("x")')
-    services.asset_review_decide(asset=flagged, actor=reviewer, decision="approve", comment="Good to go")
+    services.asset_review_decide(
+        asset=flagged, actor=reviewer, decision="approve", checklist=checklist_all(), comment="Good to go"
+    )
     client.force_login(marketer)
     page = client.get(reverse("review:asset", args=[flagged.pk])).content.decode()
     assert reverse("review:history-csv", args=[flagged.pk]) in page

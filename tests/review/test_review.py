@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from review import services
 from review.models import AssetReview, ReviewEvent, ReviewState
+from tests.conftest import checklist_all
 
 
 @pytest.fixture
@@ -29,7 +30,9 @@ def test_a_generated_image_lands_in_the_queue_submitted_by_its_creator(asset, ma
 
 
 def test_reviewer_approves_with_a_comment_and_the_asset_gets_a_public_id(asset, reviewer):
-    review = services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", comment="Lovely")
+    review = services.asset_review_decide(
+        asset=asset, actor=reviewer, decision="approve", checklist=checklist_all(), comment="Lovely"
+    )
     assert review.state == ReviewState.APPROVED
     assert review.public_id and "apple" not in review.public_id, "the prompt is never published"
     assert len(review.public_id) == 10 and review.public_id.isalnum()
@@ -40,7 +43,9 @@ def test_reviewer_approves_with_a_comment_and_the_asset_gets_a_public_id(asset, 
 
 def test_marketer_cannot_approve(asset, marketer):
     with pytest.raises(services.ReviewError, match="Only reviewers"):
-        services.asset_review_decide(asset=asset, actor=marketer, decision="approve")
+        services.asset_review_decide(
+            asset=asset, actor=marketer, decision="approve", checklist=checklist_all()
+        )
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
 
 
@@ -48,7 +53,7 @@ def test_reviewer_cannot_approve_own_generation(make_asset, reviewer, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         own = make_asset(user=reviewer)
     with pytest.raises(services.ReviewError, match="generated yourself"):
-        services.asset_review_decide(asset=own, actor=reviewer, decision="approve")
+        services.asset_review_decide(asset=own, actor=reviewer, decision="approve", checklist=checklist_all())
 
 
 def test_self_approval_can_be_allowed_by_setting(
@@ -58,7 +63,9 @@ def test_self_approval_can_be_allowed_by_setting(
     with django_capture_on_commit_callbacks(execute=True):
         own = make_asset(user=reviewer)
     assert (
-        services.asset_review_decide(asset=own, actor=reviewer, decision="approve").state
+        services.asset_review_decide(
+            asset=own, actor=reviewer, decision="approve", checklist=checklist_all()
+        ).state
         == ReviewState.APPROVED
     )
 
@@ -71,7 +78,7 @@ def test_rejecting_or_requesting_changes_needs_a_comment(asset, reviewer, decisi
 
 
 def test_a_second_decision_on_the_same_asset_is_refused(asset, reviewer, second_reviewer):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
     with pytest.raises(services.ReviewConflictError):
         services.asset_review_decide(asset=asset, actor=second_reviewer, decision="reject", comment="no")
     assert AssetReview.objects.get(asset=asset).state == ReviewState.APPROVED
@@ -86,7 +93,9 @@ def test_changes_requested_can_be_resubmitted(asset, reviewer, marketer):
 def test_revoking_an_approval_takes_the_public_id_out_of_delivery(asset, reviewer):
     from review.selectors import approved_asset_by_public_id
 
-    review = services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    review = services.asset_review_decide(
+        asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+    )
     assert approved_asset_by_public_id(public_id=review.public_id) == asset
     services.asset_review_revoke(asset=asset, actor=reviewer, comment="Licence expired")
     assert approved_asset_by_public_id(public_id=review.public_id) is None
@@ -147,7 +156,8 @@ def test_reviewer_decides_from_the_page_and_moves_to_the_next_in_queue(
     assert page.status_code == 200
     assert 'data-key="a"' in page.content.decode()
     response = client.post(
-        reverse("review:decide", args=[first.pk]), {"decision": "approve", "comment": "", "from": "queue"}
+        reverse("review:decide", args=[first.pk]),
+        {"decision": "approve", "checklist": checklist_all(), "comment": "", "from": "queue"},
     )
 
     assert response.status_code == 302
@@ -167,7 +177,9 @@ def test_the_asset_page_says_where_the_reviewer_is_in_the_queue_as_they_decide(
     assert "of 3 waiting" not in client.get(reverse("review:asset", args=[second.pk])).content.decode()
 
     decide = reverse("review:decide", args=[second.pk])
-    page = client.post(decide, {"decision": "approve", "from": "queue"}, follow=True)
+    page = client.post(
+        decide, {"decision": "approve", "checklist": checklist_all(), "from": "queue"}, follow=True
+    )
     assert page.redirect_chain[-1][0] == reverse("review:asset", args=[third.pk]) + "?from=queue"
     assert "2 of 2 waiting" in page.content.decode(), "the one after the decided asset, in a shorter queue"
 
@@ -185,7 +197,7 @@ def test_the_next_in_queue_skips_the_reviewers_own_generations(
     client.force_login(reviewer)
 
     decide = reverse("review:decide", args=[first.pk])
-    response = client.post(decide, {"decision": "approve", "from": "queue"})
+    response = client.post(decide, {"decision": "approve", "checklist": checklist_all(), "from": "queue"})
 
     assert response.url == reverse("review:asset", args=[third.pk]) + "?from=queue"
     assert AssetReview.objects.get(asset=own).state == ReviewState.IN_REVIEW
@@ -197,7 +209,9 @@ def test_marketer_sees_the_status_but_no_decision_buttons(client, asset, markete
     assert "In review" in body
     assert 'data-key="a"' not in body
     assert client.get(reverse("review:queue")).status_code == 403
-    response = client.post(reverse("review:decide", args=[asset.pk]), {"decision": "approve"})
+    response = client.post(
+        reverse("review:decide", args=[asset.pk]), {"decision": "approve", "checklist": checklist_all()}
+    )
     assert response.status_code == 403
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
     assert client.post(reverse("review:revoke", args=[asset.pk]), {"comment": "x"}).status_code == 403
@@ -210,7 +224,13 @@ def test_bulk_approval_decides_each_selected_asset(
         assets = [make_asset(), make_asset(), make_asset()]
     client.force_login(reviewer)
     response = client.post(
-        reverse("review:bulk"), {"decision": "approve", "assets": [assets[0].pk, assets[2].pk], "comment": ""}
+        reverse("review:bulk"),
+        {
+            "decision": "approve",
+            "checklist": checklist_all(),
+            "assets": [assets[0].pk, assets[2].pk],
+            "comment": "",
+        },
     )
     assert response.status_code == 302
     states = dict(AssetReview.objects.values_list("asset_id", "state"))
@@ -241,11 +261,14 @@ def test_two_reviewers_at_once_on_postgresql_make_one_decision(make_asset, revie
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
+    ticks = checklist_all()
 
     def decide(actor, decision: str) -> None:
         barrier.wait()
         try:
-            services.asset_review_decide(asset=asset, actor=actor, decision=decision, comment="looked at it")
+            services.asset_review_decide(
+                asset=asset, actor=actor, decision=decision, comment="looked at it", checklist=ticks
+            )
             outcomes.append(decision)
         except services.ReviewConflictError:
             outcomes.append("conflict")

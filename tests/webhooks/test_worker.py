@@ -15,7 +15,7 @@ from generation.models import Asset
 from review import services as review_services
 from studio.webhooks import services
 from studio.webhooks.models import EventType, WebhookDelivery
-from tests.conftest import wait_for, worker_env
+from tests.conftest import checklist_all, wait_for, worker_env
 from tests.webhooks.conftest import (
     WORKER_WEBHOOK_ENV,
     Reply,
@@ -96,7 +96,9 @@ def test_real_workers_deliver_generation_and_review_events(
     assert [a["id"] for a in succeeded["assets"]] == [asset.pk]
 
     decided = time.monotonic()
-    review = review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    review = review_services.asset_review_decide(
+        asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+    )
     received = receiver.wait_for(4, timeout=30)
     retried_in = received[3].at - decided
     approved = received[3].payload
@@ -137,7 +139,9 @@ def test_a_due_retry_survives_a_webhooks_worker_restart(
     asset = make_asset()
     # A long second wait, so the worker is surely between attempts when it is killed.
     first = start_webhooks_worker(STUDIO_WEBHOOKS_RETRY_SCHEDULE="0.2,3")
-    review_services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    review_services.asset_review_decide(
+        asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
+    )
     receiver.wait_for(2, timeout=30)
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     wait_for(lambda: delivery.attempt_log.count() == 2, timeout=10)
