@@ -44,16 +44,15 @@ def _start_of(day: date) -> datetime:
 
 def _search(term: str) -> Q:
     """One word, in the title, the prompt, a decision's comment or a comment on the thread (of an asset)."""
-    # The comments are searched once each (IN a list of the assets they name), not once per asset (a
-    # correlated EXISTS): several times faster over 10,000 assets on SQLite.
-    commented = ReviewEvent.objects.filter(comment__icontains=term).values("asset_id")
-    discussed = Comment.objects.filter(body__icontains=term).values("asset_id")
-    return (
-        Q(title__icontains=term)
-        | Q(request__prompt__icontains=term)
-        | Q(pk__in=commented)
-        | Q(pk__in=discussed)
-    )
+    # One list of the assets the word is found for (IN a UNION), each field searched once on its own table,
+    # not once per asset (a correlated EXISTS, or ORs across a join): several times faster over 10,000
+    # assets on SQLite, and on PostgreSQL each part reads a trigram index of UPPER(field), the expression
+    # icontains filters on (review migration 0008), and the planner can size the list.
+    titled = Asset.objects.filter(title__icontains=term).order_by().values("pk")
+    prompted = Asset.objects.filter(request__prompt__icontains=term).order_by().values("pk")
+    commented = ReviewEvent.objects.filter(comment__icontains=term).order_by().values("asset_id")
+    discussed = Comment.objects.filter(body__icontains=term).order_by().values("asset_id")
+    return Q(pk__in=titled.union(prompted, commented, discussed))
 
 
 def _matching_assets(*, viewer, filters: QueueFilters) -> QuerySet[Asset]:

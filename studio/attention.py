@@ -37,13 +37,12 @@ def reviews_for_decision(*, user: AbstractBaseUser) -> bool:
 
 
 def _waiting_for(user: AbstractBaseUser) -> QuerySet[AssetReview]:
-    reviews = AssetReview.objects.filter(
-        state=ReviewState.IN_REVIEW,
-        asset__in=generation_selectors.assets_reviewable_by(user=user).values("pk"),
-    )
+    assets = generation_selectors.assets_reviewable_by(user=user)
     if not settings.STUDIO_ALLOW_SELF_APPROVAL:
-        reviews = reviews.exclude(asset__created_by=user)
-    return reviews
+        # In the assets' subquery, not as a join from the reviews: the count is then the queue index's rows
+        # for the state (review_queue_order) matched once against the assets.
+        assets = assets.exclude(created_by=user)
+    return AssetReview.objects.filter(state=ReviewState.IN_REVIEW, asset__in=assets.values("pk"))
 
 
 def _seen_at(user: AbstractBaseUser):

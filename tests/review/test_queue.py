@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -554,3 +554,47 @@ def test_a_refused_decision_from_the_queue_comes_back_to_the_page_still_walking_
 
     assert response.url == reverse("review:asset", args=[asset.pk]) + "?from=queue&campaign=Summer"
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
+
+
+QUEUE_TRIGRAM_INDEXES = {
+    "queue_search_asset_title_trgm",
+    "queue_search_prompt_trgm",
+    "queue_search_event_comment_trgm",
+    "queue_search_comment_body_trgm",
+    "queue_channel_trgm",
+}
+
+
+@pytest.mark.services
+def test_postgresql_searches_the_queue_through_trigram_indexes_with_the_same_results(
+    client, waiting, reviewer, second_reviewer
+):
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'queue_%%_trgm'")
+        indexes = dict(cursor.fetchall())
+    assert set(indexes) == QUEUE_TRIGRAM_INDEXES
+    assert all("gin_trgm_ops" in definition and "upper(" in definition for definition in indexes.values())
+
+    texts = {}  # what each asset can be found by, as the search sees it
+    for n, (prompt, title, remark) in enumerate(
+        [
+            ("a frosty lemonade bottle on ice", "Summer 50% off", ""),
+            ("a can of cola on a beach", "Frosty banner", "Ice looks fake"),
+            ("a red apple", "Apple", "Is the FROSTY glass on brand?"),
+            ("iced tea in a glass", "Tea_time", ""),
+        ]
+    ):
+        asset = waiting(prompt=prompt, title=title, channels=["web"] if n % 2 else ["story"])
+        if remark:
+            Comment.objects.create(asset=asset, author=second_reviewer, body=remark)
+        texts[asset.pk] = " ".join([prompt, title, remark]).casefold()
+    client.force_login(reviewer)
+
+    for q in ["frosty", "ICE", "frosty ice", "50%", "tea_", "ic", "a", "zebra", "cola beach"]:
+        expected = {pk for pk, text in texts.items() if all(word.casefold() in text for word in q.split())}
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The planner would scan tables this small; make it take the indexes.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            found = set(_listed(_get(client, q=q).content.decode()))
+        assert found == expected, q
