@@ -12,8 +12,13 @@ app.autodiscover_tasks()
 # Webhooks go to their own queue, consumed by a light thread-pool worker (run_studio starts one), so a
 # message never waits behind a generation job and a slow receiver never holds a GPU worker. Workers
 # started without -Q consume only the default queue, as before.
-# CDN purges are the same kind of work: short outbound HTTP calls that must not wait for a generation.
-app.conf.task_routes = {"webhooks.*": {"queue": "webhooks"}, "delivery.purge_cdn": {"queue": "webhooks"}}
+# CDN purges and notification mail are the same kind of work: short outbound calls (HTTP, SMTP) that must not
+# wait for a generation. The queue keeps its name; it is the outbound queue.
+app.conf.task_routes = {
+    "webhooks.*": {"queue": "webhooks"},
+    "delivery.purge_cdn": {"queue": "webhooks"},
+    "studio.send_notification": {"queue": "webhooks"},
+}
 
 
 @worker_init.connect

@@ -394,7 +394,7 @@ STUDIO_EXPORT_MAX_SOURCE_BYTES = env_int("STUDIO_EXPORT_MAX_SOURCE_BYTES", 1024*
 # --- Email -----------------------------------------------------------------------------------------------
 # Reminders and notifications (studio/notifications.py: decisions, @mentions; each user can turn them off
 # on the Settings page) go through Django's email backend: printed on the console unless an SMTP server is
-# configured.
+# configured. Notifications are sent by the webhooks worker (studio/tasks.py), with retries.
 EMAIL_BACKEND = env_str("STUDIO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("STUDIO_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("STUDIO_EMAIL_PORT", 25)
@@ -402,7 +402,7 @@ EMAIL_HOST_USER = env_str("STUDIO_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = env_str("STUDIO_EMAIL_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("STUDIO_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("STUDIO_EMAIL_FROM", "studio@localhost")
-# Seconds an SMTP connection may take: a notification is sent while its request finishes.
+# Seconds an SMTP connection may take: bounds each attempt in the worker's thread pool.
 EMAIL_TIMEOUT = env_int("STUDIO_EMAIL_TIMEOUT", 10)
 
 # --- Delivery --------------------------------------------------------------------------------------------

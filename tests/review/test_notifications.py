@@ -1,12 +1,39 @@
 """Email notifications: decisions mail the asset's creator, @mentions mail the people named who may see the
-asset; each user can turn either off, and a mail server that fails never fails the decision."""
+asset; each user can turn either off. The request only queues the mail (after commit); the outbound worker
+sends it, retries a mail server that fails for now, and gives up (logged) on one that refuses for good."""
+
+import smtplib
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
+from review.models import ReviewEvent
 from review.services import asset_review_decide, asset_review_revoke, comment_create
+from studio.celery import app
 from studio.notifications import mentioned_usernames, notification_preference_update
+from studio.tasks import NOTIFICATION_MAX_RETRIES, send_notification
 from tests.conftest import checklist_all
+
+
+class FlakyBackend(LocmemBackend):
+    """The test email backend (mail.outbox), raising the errors in ``failures`` first, one per attempt."""
+
+    failures: list[Exception] = []
+    attempts = 0
+
+    def send_messages(self, messages):
+        FlakyBackend.attempts += 1
+        if FlakyBackend.failures:
+            raise FlakyBackend.failures.pop(0)
+        return super().send_messages(messages)
+
+
+@pytest.fixture
+def flaky_mail(settings):
+    settings.EMAIL_BACKEND = f"{__name__}.FlakyBackend"
+    FlakyBackend.failures, FlakyBackend.attempts = [], 0
+    return FlakyBackend
 
 
 @pytest.fixture
@@ -22,9 +49,55 @@ def in_review(make_asset, with_email, django_capture_on_commit_callbacks):
         return make_asset()
 
 
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Tasks run in this process when queued, retries included (without their countdowns)."""
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple]:
+    """Messages "sent to the broker" (the task's arguments), for tests that run the task themselves."""
+    sent: list[tuple] = []
+    monkeypatch.setattr("studio.tasks.send_notification.delay", lambda *args: sent.append(args))
+    return sent
+
+
+def _run(queued: list[tuple]) -> list[str]:
+    """What the webhooks worker does with each message: run the task (and its retries) here."""
+    return [send_notification.apply(args=args).get() for args in queued]
+
+
 def _decide(capture, **kwargs):
     with capture(execute=True):
         return asset_review_decide(**kwargs)
+
+
+def _approve(in_review, reviewer, capture):
+    return _decide(capture, asset=in_review, actor=reviewer, decision="approve", checklist=checklist_all())
+
+
+def test_a_decision_only_queues_its_mail_and_only_after_commit(
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, queued
+):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        asset_review_decide(asset=in_review, actor=reviewer, decision="approve", checklist=checklist_all())
+    assert queued == [] and mail.outbox == []  # nothing before the decision commits
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    event = ReviewEvent.objects.get(asset=in_review, to_state="approved")
+    assert queued == [("decision", event.pk, marketer.pk)]  # ids only: JSON, no model objects
+    assert mail.outbox == []  # the request sent nothing
+    assert _run(queued) == ["sent"]
+    [message] = mail.outbox
+    assert message.to == ["marketer@example.com"] and message.subject.startswith("Approved:")
+
+
+def test_notification_mail_goes_to_the_outbound_queue_the_webhooks_worker_consumes():
+    assert app.amqp.router.route({}, "studio.send_notification")["queue"].name == "webhooks"
+    assert "studio.send_notification" in app.tasks
 
 
 @pytest.mark.parametrize(
@@ -36,7 +109,7 @@ def _decide(capture, **kwargs):
     ],
 )
 def test_a_decision_mails_the_creator(
-    in_review, marketer, reviewer, django_capture_on_commit_callbacks, decision, comment, subject
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, eager_tasks, decision, comment, subject
 ):
     mail.outbox.clear()
     _decide(
@@ -54,14 +127,10 @@ def test_a_decision_mails_the_creator(
     assert "reviewer decided" in message.body
 
 
-def test_a_revocation_mails_the_creator(in_review, marketer, reviewer, django_capture_on_commit_callbacks):
-    _decide(
-        django_capture_on_commit_callbacks,
-        asset=in_review,
-        actor=reviewer,
-        decision="approve",
-        checklist=checklist_all(),
-    )
+def test_a_revocation_mails_the_creator(
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, eager_tasks
+):
+    _approve(in_review, reviewer, django_capture_on_commit_callbacks)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         asset_review_revoke(asset=in_review, actor=reviewer, comment="Licence withdrawn.")
@@ -70,56 +139,114 @@ def test_a_revocation_mails_the_creator(in_review, marketer, reviewer, django_ca
 
 
 def test_a_creator_who_turned_decisions_off_gets_nothing(
-    in_review, marketer, reviewer, django_capture_on_commit_callbacks
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, queued
 ):
     notification_preference_update(user=marketer, on_decisions=False, on_mentions=True)
     mail.outbox.clear()
-    _decide(
-        django_capture_on_commit_callbacks,
-        asset=in_review,
-        actor=reviewer,
-        decision="approve",
-        checklist=checklist_all(),
-    )
+    _approve(in_review, reviewer, django_capture_on_commit_callbacks)
+    assert queued == [] and mail.outbox == []
+
+
+def test_turning_decisions_off_after_the_mail_was_queued_still_stops_it(
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, queued
+):
+    mail.outbox.clear()
+    _approve(in_review, reviewer, django_capture_on_commit_callbacks)
+    assert len(queued) == 1
+    notification_preference_update(user=marketer, on_decisions=False, on_mentions=True)
+    assert _run(queued) == ["skipped"]
     assert mail.outbox == []
 
 
 def test_a_creator_without_an_address_gets_nothing(
-    in_review, marketer, reviewer, django_capture_on_commit_callbacks
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, queued
 ):
     marketer.email = ""
     marketer.save(update_fields=["email"])
     mail.outbox.clear()
-    _decide(
-        django_capture_on_commit_callbacks,
-        asset=in_review,
-        actor=reviewer,
-        decision="approve",
-        checklist=checklist_all(),
-    )
-    assert mail.outbox == []
+    _approve(in_review, reviewer, django_capture_on_commit_callbacks)
+    assert queued == [] and mail.outbox == []
 
 
-def test_a_mail_server_that_fails_does_not_fail_the_decision(
-    in_review, reviewer, django_capture_on_commit_callbacks, monkeypatch, caplog
+@pytest.mark.parametrize(
+    "error",
+    [
+        smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError("timed out"),  # socket.timeout
+        smtplib.SMTPResponseException(421, b"Service not available, try again later"),
+        smtplib.SMTPRecipientsRefused({"marketer@example.com": (450, b"Mailbox busy")}),
+    ],
+    ids=type,
+)
+def test_a_mail_server_that_fails_for_now_is_tried_again(
+    in_review, reviewer, django_capture_on_commit_callbacks, eager_tasks, flaky_mail, caplog, error
 ):
-    def refuse(*args, **kwargs):
-        raise ConnectionRefusedError("no SMTP server")
-
-    monkeypatch.setattr("studio.notifications.send_mail", refuse)
-    review = _decide(
-        django_capture_on_commit_callbacks,
-        asset=in_review,
-        actor=reviewer,
-        decision="approve",
-        checklist=checklist_all(),
-    )
+    flaky_mail.failures = [error]
+    review = _approve(in_review, reviewer, django_capture_on_commit_callbacks)
     assert review.state == "approved"
-    assert "Could not send" in caplog.text
+    assert flaky_mail.attempts == 2
+    [message] = mail.outbox
+    assert message.to == ["marketer@example.com"]
+    assert "retrying in" in caplog.text and "Gave up" not in caplog.text
+
+
+def test_retries_back_off_and_end_with_a_logged_failure(
+    in_review, reviewer, django_capture_on_commit_callbacks, eager_tasks, flaky_mail, caplog
+):
+    flaky_mail.failures = [ConnectionRefusedError(111, "Connection refused")] * 100
+    review = _approve(in_review, reviewer, django_capture_on_commit_callbacks)
+    assert review.state == "approved"
+    assert flaky_mail.attempts == NOTIFICATION_MAX_RETRIES + 1
+    assert mail.outbox == []
+    countdowns = [record.args[-1] for record in caplog.records if "retrying in" in record.getMessage()]
+    assert len(countdowns) == NOTIFICATION_MAX_RETRIES
+    # Full jitter: each wait is at most 30 s doubled per attempt so far, capped at half an hour.
+    assert all(0 <= wait <= min(30 * 2**n, 1800) for n, wait in enumerate(countdowns))
+    [gave_up] = [record for record in caplog.records if "Gave up" in record.getMessage()]
+    assert gave_up.levelname == "ERROR" and gave_up.exc_info
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        smtplib.SMTPRecipientsRefused({"marketer@example.com": (550, b"No such user")}),
+        smtplib.SMTPAuthenticationError(535, b"Authentication failed"),
+    ],
+    ids=type,
+)
+def test_a_mail_server_that_refuses_for_good_is_logged_and_never_fails_the_decision(
+    in_review, reviewer, django_capture_on_commit_callbacks, eager_tasks, flaky_mail, caplog, error
+):
+    flaky_mail.failures = [error]
+    review = _approve(in_review, reviewer, django_capture_on_commit_callbacks)
+    assert review.state == "approved"
+    assert flaky_mail.attempts == 1  # not retried
+    assert mail.outbox == []
+    assert "Gave up on the decision mail" in caplog.text
+
+
+def test_with_the_broker_down_the_mail_is_sent_from_the_request_instead(
+    in_review, reviewer, django_capture_on_commit_callbacks, monkeypatch, flaky_mail, caplog
+):
+    def broker_down(*args):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr("studio.tasks.send_notification.delay", broker_down)
+    review = _approve(in_review, reviewer, django_capture_on_commit_callbacks)
+    assert review.state == "approved" and len(mail.outbox) == 1
+    assert "Could not queue the decision mail" in caplog.text
+    # And with the mail server down too, the decision still stands; the mail is logged and lost.
+    mail.outbox.clear()
+    flaky_mail.failures = [ConnectionRefusedError(111, "Connection refused")]
+    with django_capture_on_commit_callbacks(execute=True):
+        review = asset_review_revoke(asset=in_review, actor=reviewer, comment="Licence withdrawn.")
+    assert review.state == "revoked" and mail.outbox == []
+    assert "Could not send the decision mail" in caplog.text
 
 
 def test_a_mention_mails_who_it_names_if_they_may_see_the_asset(
-    in_review, marketer, reviewer, other_marketer, django_capture_on_commit_callbacks
+    in_review, marketer, reviewer, other_marketer, django_capture_on_commit_callbacks, eager_tasks
 ):
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -134,20 +261,39 @@ def test_a_mention_mails_who_it_names_if_they_may_see_the_asset(
 
 
 def test_a_mention_is_not_mailed_to_who_turned_mentions_off(
-    in_review, marketer, reviewer, django_capture_on_commit_callbacks
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, queued
 ):
     notification_preference_update(user=reviewer, on_decisions=True, on_mentions=False)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         comment_create(asset=in_review, author=marketer, body="@reviewer please look")
+    assert queued == [] and mail.outbox == []
+
+
+def test_a_mention_is_checked_again_when_sent(
+    in_review, marketer, reviewer, django_capture_on_commit_callbacks, queued, default_team
+):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        comment_create(asset=in_review, author=marketer, body="@reviewer please look")
+    [(kind, _comment_id, user_id)] = queued
+    assert (kind, user_id) == ("mention", reviewer.pk)
+    notification_preference_update(user=reviewer, on_decisions=True, on_mentions=False)
+    assert _run(queued) == ["skipped"]
+    # Turned back on, but no longer reviewing the team: the asset is out of sight, so is the mail.
+    notification_preference_update(user=reviewer, on_decisions=True, on_mentions=True)
+    default_team.reviewers.remove(reviewer)
+    assert _run(queued) == ["skipped"]
     assert mail.outbox == []
 
 
-def test_nobody_is_mailed_for_mentioning_themselves(in_review, marketer, django_capture_on_commit_callbacks):
+def test_nobody_is_mailed_for_mentioning_themselves(
+    in_review, marketer, django_capture_on_commit_callbacks, queued
+):
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         comment_create(asset=in_review, author=marketer, body="note to self, @marketer")
-    assert mail.outbox == []
+    assert queued == [] and mail.outbox == []
 
 
 def test_mentions_are_usernames_after_an_at_sign_not_email_addresses():
