@@ -90,6 +90,14 @@ class QueueFilterForm(forms.Form):
     """The review queue's filters, read from the query string; bad values are reported, not guessed at."""
 
     PER_PAGE = (10, 25, 50, 100)
+    DEFAULT_PER_PAGE = 50
+
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        # A query string without per_page means the default: bound to it, the select shows it too.
+        if data is not None and not data.get("per_page"):
+            data = data.copy()
+            data["per_page"] = str(self.DEFAULT_PER_PAGE)
+        super().__init__(data, *args, **kwargs)
 
     q = forms.CharField(
         label="Search",
@@ -126,7 +134,7 @@ class QueueFilterForm(forms.Form):
     )
     flagged = forms.BooleanField(label="Flagged only", required=False)
     per_page = forms.TypedChoiceField(
-        choices=[(n, n) for n in PER_PAGE], coerce=int, required=False, empty_value=50
+        choices=[(n, n) for n in PER_PAGE], coerce=int, required=False, empty_value=DEFAULT_PER_PAGE
     )
     page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
 
