@@ -48,6 +48,8 @@ def channel_crop(request: HttpRequest, asset_id: int, channel: str) -> HttpRespo
         data, content_type = crops.channel_crop_image(asset=asset, channel=channel)
     except TransformationError as error:
         return _plain(400, f"This channel's crop cannot be rendered: {error}")
+    except services.OverlayNotFoundError as error:  # a preset edited to overlay an unapproved image
+        return _plain(409, f"This channel's crop cannot be rendered: {error}")
     except services.RenderCapacityError:
         response = _plain(503, "Busy rendering other images; retry in a moment.")
         response["Retry-After"] = "1"

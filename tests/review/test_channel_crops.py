@@ -116,6 +116,18 @@ def test_a_channel_the_asset_is_not_for_is_not_found(client, asset, reviewer):
     assert client.get(f"/review/assets/{asset.pk}/crops/no-such.jpg").status_code == 404
 
 
+def test_a_preset_edited_to_overlay_an_unapproved_image_answers_409_with_the_reason(client, asset, reviewer):
+    from delivery.models import NamedPreset
+
+    NamedPreset.objects.filter(name=CHANNELS[0]).update(
+        transformation="c_fill,g_auto,w_200,h_200/l_not-approved-anywhere,w_0.2,fl_relative/fl_layer_apply"
+    )
+    client.force_login(reviewer)
+    response = client.get(f"/review/assets/{asset.pk}/crops/{CHANNELS[0]}.jpg")
+    assert response.status_code == 409
+    assert "not-approved-anywhere" in response.content.decode()
+
+
 # --- who may see and do what --------------------------------------------------------------------------------
 
 
