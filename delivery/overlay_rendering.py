@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import pyvips
 
 from delivery.overlays import FONTS, ImageLayer, Overlay, TextLayer
-from delivery.rendering import RenderLimitError, RenderLimits, _rgba, _to_srgb, probe
+from delivery.rendering import RenderLimitError, RenderLimits, _rgba, _to_srgb, anchored, probe
 from delivery.transformations import TransformationError
 
 __all__ = ["composite_layer", "layer_image"]
@@ -141,20 +141,7 @@ def _position(base_w: int, base_h: int, w: int, h: int, overlay: Overlay) -> tup
     """Top-left of the layer: at the gravity's anchor, moved inward by x/y (fractions of the base)."""
     dx = round(overlay.x * base_w) if isinstance(overlay.x, float) else (overlay.x or 0)
     dy = round(overlay.y * base_h) if isinstance(overlay.y, float) else (overlay.y or 0)
-    gravity = overlay.gravity or "center"
-    if "west" in gravity:
-        left = dx
-    elif "east" in gravity:
-        left = base_w - w - dx
-    else:
-        left = (base_w - w) // 2 + dx
-    if gravity.startswith("north"):
-        top = dy
-    elif gravity.startswith("south"):
-        top = base_h - h - dy
-    else:
-        top = (base_h - h) // 2 + dy
-    return left, top
+    return anchored(base_w, base_h, w, h, overlay.gravity, dx, dy)
 
 
 def _check(width: int, height: int, limits: RenderLimits, *, what: str) -> None:

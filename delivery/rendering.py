@@ -669,8 +669,16 @@ def _place(
     """Top-left of an inner box inside an outer one for a compass gravity, x/y moving inward."""
     if gravity is None and offsets and (x is not None or y is not None):
         gravity = "north_west"  # Cloudinary: plain x/y on a crop are the region's top-left corner
+    left, top = anchored(outer_w, outer_h, inner_w, inner_h, gravity, x or 0, y or 0)
+    return _clamp(left, outer_w - inner_w), _clamp(top, outer_h - inner_h)
+
+
+def anchored(
+    outer_w: int, outer_h: int, inner_w: int, inner_h: int, gravity: str | None, dx: int, dy: int
+) -> tuple[int, int]:
+    """Top-left of an inner box placed at a compass gravity (default center) of an outer one, moved inward
+    by dx/dy from the edges it is anchored to (Cloudinary's rule for crops, pads and layers). Unclamped."""
     gravity = gravity or "center"
-    dx, dy = (x or 0), (y or 0)
     if "west" in gravity:
         left = dx
     elif "east" in gravity:
@@ -683,7 +691,7 @@ def _place(
         top = outer_h - inner_h - dy
     else:
         top = (outer_h - inner_h) // 2 + dy
-    return _clamp(left, outer_w - inner_w), _clamp(top, outer_h - inner_h)
+    return left, top
 
 
 def _face_thumb(image: pyvips.Image, faces: list[tuple[int, int, int, int]], step: _Step) -> pyvips.Image:

@@ -53,3 +53,10 @@ def seeded_checklist(transactional_db) -> None:
 
     seed = importlib.import_module("review.migrations.0005_comments_checklist").seed_checklist
     seed(apps, None)
+
+
+def csp_violations(page) -> list[str]:
+    """The Content Security Policy violations the browser reports on ``page`` from now on (a live list)."""
+    violations: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
+    return violations

@@ -5,7 +5,7 @@ import pytest
 
 from review.models import ReviewEvent, ReviewState
 from review.selectors import review_state_of
-from tests.browser.conftest import log_in
+from tests.browser.conftest import csp_violations, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -18,8 +18,7 @@ def test_reviewer_checks_the_crops_moves_the_focal_point_and_approves(
     asset.save(update_fields=["channels"])
     base = live_server.url
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    violations: list[str] = []
-    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
+    violations = csp_violations(page)
     log_in(page, base, "reviewer")
     page.goto(f"{base}/review/assets/{asset.pk}/")
 

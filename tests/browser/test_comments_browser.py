@@ -5,7 +5,7 @@ all under the Content Security Policy."""
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import csp_violations, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +20,7 @@ def test_a_reviewer_pins_a_comment_and_the_marker_and_comment_point_at_each_othe
     asset = make_asset(size=(256, 192))
     base = live_server.url
     page = browser.new_page()
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and violations.append(message.text),
-    )
+    violations = csp_violations(page)
     log_in(page, base, "reviewer")
     page.goto(f"{base}/review/assets/{asset.pk}/")
     page.wait_for_load_state("networkidle")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import csp_violations, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -13,11 +13,7 @@ def test_pages_load_without_a_single_policy_violation(
     asset = make_asset(user=admin_user, size=(96, 64))
     base = live_server.url
     page = browser.new_page()
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and violations.append(message.text),
-    )
+    violations = csp_violations(page)
 
     page.goto(f"{base}/login/")
     log_in(page, base, "boss")

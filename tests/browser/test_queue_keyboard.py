@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import csp_violations, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +23,7 @@ def test_a_reviewer_works_the_filtered_queue_by_keyboard(
     Asset.objects.filter(pk__in=[first.pk, second.pk]).update(campaign="Summer")
     base = live_server.url
     page = browser.new_page()
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and violations.append(message.text),
-    )
+    violations = csp_violations(page)
     log_in(page, base, "reviewer")
     page.goto(f"{base}/review/?campaign=Summer")
     expect(page.locator("#queue-table .queue-row")).to_have_count(2)

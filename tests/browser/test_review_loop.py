@@ -7,15 +7,9 @@ import re
 import pytest
 
 from review.models import ReviewEvent, ReviewState
-from tests.browser.conftest import log_in
+from tests.browser.conftest import csp_violations, log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _console_watch(page) -> list[str]:
-    violations: list[str] = []
-    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
-    return violations
 
 
 def test_a_reviewer_works_three_assets_by_keyboard_and_the_marketer_sees_the_outcomes(
@@ -32,7 +26,7 @@ def test_a_reviewer_works_three_assets_by_keyboard_and_the_marketer_sees_the_out
     base = live_server.url
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    violations = _console_watch(page)
+    violations = csp_violations(page)
     log_in(page, base, "reviewer")
     page.goto(f"{base}/review/?campaign=Launch")
     expect(page.locator("#queue-table .queue-row")).to_have_count(3)
@@ -96,7 +90,7 @@ def test_a_reviewer_works_three_assets_by_keyboard_and_the_marketer_sees_the_out
 
     # The marketer: the badge counts all three outcomes, the list shows each with its latest comment.
     marketer_page = browser.new_context().new_page()
-    violations = _console_watch(marketer_page)
+    violations = csp_violations(marketer_page)
     log_in(marketer_page, base, "marketer")
     expect(marketer_page.locator("#attention-badge")).to_have_text("3")
     marketer_page.click("#attention-link")
