@@ -74,7 +74,7 @@ test: $(DEV_STAMP) chromium nginx upscaler-libs
 	@echo "== pass 2 of 2: PostgreSQL and Redis on 127.0.0.1 =="
 	@if problem=$$($(PY) -m tests.services); then \
 		STUDIO_TEST_PASS=services DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-		STUDIO_VAR_DIR=$(CURDIR)/var/test-services $(PY) -m pytest -m "not browser" $(PYTEST_ARGS); \
+		STUDIO_VAR_DIR=$(CURDIR)/var/test-services $(PY) -m pytest -m "not browser and not storage_free" $(PYTEST_ARGS); \
 	elif [ "$$STUDIO_REQUIRE_SERVICES" = "1" ]; then \
 		echo "STUDIO_REQUIRE_SERVICES=1 but $$problem"; exit 1; \
 	else \

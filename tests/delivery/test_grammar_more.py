@@ -30,6 +30,9 @@ from tests.delivery.test_rendering import (
 )
 from tests.delivery.test_transformations import _parse_or_error, one
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 BLACK = (0, 0, 0)
 
 # --- parser: each new parameter and its canonical form ---------------------------------------------------

@@ -24,6 +24,9 @@ from delivery.transformations import (
     parse_transformation,
 )
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 
 def layer(text: str) -> Overlay:
     (component,) = parse_transformation(text)

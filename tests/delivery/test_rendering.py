@@ -24,6 +24,9 @@ from delivery.rendering import (
 )
 from delivery.transformations import parse_delivery_path
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 CYAN, WHITE = (0, 255, 255), (255, 255, 255)
 

@@ -16,6 +16,9 @@ from delivery.transformations import (
     parse_transformation,
 )
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 PRESETS = {"hero": "c_fill,g_auto,w_1600,h_900/f_auto,q_auto", "thumb": "c_thumb,g_face,w_150,h_150"}
 
 

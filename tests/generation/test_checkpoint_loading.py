@@ -24,6 +24,9 @@ from generation.engine.registry import get_model
 from generation.engine.tiny import build_tiny_pipeline
 from tests.generation.ldm_checkpoint import write_ldm_checkpoint
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 PROMPT = "a red apple on a blue background"
 
 

@@ -11,6 +11,9 @@ import torch
 
 from generation.training.catalogue import COLOURS
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 BENCH_FILE = Path(__file__).resolve().parents[2] / "bench" / "model_bench.py"
 
 

@@ -13,6 +13,9 @@ from PIL import Image, ImageDraw
 
 from generation.training.catalogue import COLOURS
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 BENCH_FILE = Path(__file__).resolve().parents[2] / "bench" / "refine_bench.py"
 
 

@@ -17,6 +17,9 @@ from generation.training.catalogue import OBJECTS, held_out_colour
 from generation.training.data import Compositor, load_sprites, resolve_objects
 from generation.training.trainer import OBJECTS_FILE, STATE_FILE, TrainConfig, Trainer, balance_weights
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 OBJECT_COUNT = 4
 FILL_COLOURS = ("red", "gold", "green", "blue", "purple")
 

@@ -13,6 +13,9 @@ from PIL import Image, ImageDraw
 from generation.engine import upscale
 from generation.engine.upscale import LANCZOS, REALESRGAN, active_upscaler, get_upscaler, upscale_images
 
+# The same on any database and broker: the services pass leaves it out.
+pytestmark = pytest.mark.storage_free
+
 
 @pytest.fixture(autouse=True)
 def fresh_upscalers():

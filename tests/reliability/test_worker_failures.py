@@ -5,6 +5,7 @@ transport in the embedded pass (recovery by the sweeper), Redis in the services 
 acknowledgement with reject-on-worker-lost, and the sweeper behind it).
 """
 
+import os
 import random
 import time
 
@@ -27,7 +28,10 @@ FAST_RECOVERY = {
     "STUDIO_JOB_SWEEP_SECONDS": "0.5",
     "STUDIO_JOB_OUTBOX_GRACE_SECONDS": "1",
 }
-TRIALS = 20
+# Twenty trials on the production transport (Redis: late acknowledgement, reject-on-worker-lost, the
+# sweeper behind them); six on the embedded one, enough for the sweeper's recovery alone (one of them loses
+# the whole worker), so the suite stays within its time.
+TRIALS = 20 if os.environ.get("STUDIO_TEST_PASS") == "services" else 6
 
 
 def _parameters(**overrides) -> services.GenerationParameters:
@@ -106,7 +110,7 @@ def _job_pid(request: GenerationRequest) -> int:
     return int(request.worker.rpartition(":")[2])
 
 
-def test_twenty_sigkills_mid_generation_each_end_with_exactly_one_result_set(start_worker, marketer):
+def test_sigkills_mid_generation_each_end_with_exactly_one_result_set(start_worker, marketer):
     worker = start_worker(faults={"STUDIO_FAULT_STEP_DELAY": "0.12"})
     rng = random.Random(2026)
     outcomes = []
