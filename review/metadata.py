@@ -13,12 +13,13 @@ from django.db import transaction
 
 from generation.models import Asset
 from review.channels import channel_choices
-from review.models import AssetReview, ReviewEvent
+from review.models import AssetReview
 from review.services import (
     SUBMITTABLE_FROM,
     ReviewConflictError,
     ReviewError,
     ReviewPermissionError,
+    asset_edit_record,
     asset_review_ensure,
 )
 
@@ -146,14 +147,7 @@ def asset_metadata_update(
         for name in diff:
             setattr(current, name, new_values[name])
         current.save(update_fields=list(diff))
-        ReviewEvent.objects.create(
-            asset=current,
-            actor=actor,
-            kind=ReviewEvent.Kind.EDITED,
-            from_state=review.state,
-            to_state=review.state,
-            details={"changes": diff},
-        )
+        asset_edit_record(asset=current, actor=actor, state=review.state, changes=diff)
     for name in diff:
         setattr(asset, name, new_values[name])
     return diff

@@ -86,6 +86,22 @@ def _refuse_unchecked_flag(*, asset: Asset, review: AssetReview) -> None:
         )
 
 
+def asset_edit_record(
+    *, asset: Asset, actor: AbstractBaseUser, state: str, changes: dict[str, list], comment: str = ""
+) -> ReviewEvent:
+    """The "edited" event an edit leaves in the asset's history: ``changes`` maps each field to [old, new]
+    (JSON-safe). Call it inside the edit's transaction; the state stays as it is."""
+    return ReviewEvent.objects.create(
+        asset=asset,
+        actor=actor,
+        kind=ReviewEvent.Kind.EDITED,
+        from_state=state,
+        to_state=state,
+        comment=comment,
+        details={"changes": changes},
+    )
+
+
 def asset_review_ensure(*, asset: Asset) -> AssetReview:
     review, _ = AssetReview.objects.get_or_create(asset=asset)
     return review
@@ -597,14 +613,12 @@ def asset_focal_point_set(
         if updated != 1:
             raise ReviewConflictError("Someone else moved the focal point a moment ago; reload to see it.")
         review = asset_review_ensure(asset=asset)
-        ReviewEvent.objects.create(
+        asset_edit_record(
             asset=asset,
             actor=actor,
-            kind=ReviewEvent.Kind.EDITED,
-            from_state=review.state,
-            to_state=review.state,
+            state=review.state,
+            changes={"focal_point": [list(old) if old else None, list(new) if new else None]},
             comment=f"Focal point set to x {new[0]:g}, y {new[1]:g}." if new else "Focal point cleared.",
-            details={"changes": {"focal_point": [list(old) if old else None, list(new) if new else None]}},
         )
         transaction.on_commit(lambda: asset_focal_point_changed.send(sender=Asset, asset=asset))
     asset.focal_x, asset.focal_y = new if new else (None, None)
