@@ -49,3 +49,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const sync = () => { custom.hidden = size.value !== "custom"; };
   size.addEventListener("change", sync); sync();
 });
+
+// The phone menu: the button opens and closes the navigation (its aria-expanded is the state studio.css reads);
+// Esc closes it and gives the focus back to the button. Without script the button stays hidden and the
+// navigation open.
+(() => {
+  const button = document.getElementById("menu-button");
+  if (!button) return;
+  const isOpen = () => button.getAttribute("aria-expanded") === "true";
+  button.hidden = false;
+  button.addEventListener("click", () => button.setAttribute("aria-expanded", String(!isOpen())));
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !isOpen()) return;
+    button.setAttribute("aria-expanded", "false");
+    button.focus();
+  });
+})();

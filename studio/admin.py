@@ -4,6 +4,11 @@ from django.utils import timezone
 
 from studio.models import ApiToken, NotificationPreference, Team
 
+# The admin names itself; templates/admin/base_site.html titles its pages "<page> · Studio admin".
+admin.site.site_header = "Studio administration"
+admin.site.site_title = "Studio admin"
+admin.site.index_title = "Administration"
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):

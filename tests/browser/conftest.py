@@ -4,10 +4,15 @@ import importlib
 import os
 import re
 import shutil
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# axe-core as `make test` installs it from tests/browser/package.json.
+AXE_CORE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 # Flags that work on these machines: no sandbox as root, and no background calls to a network that is closed.
 CHROMIUM_ARGS = [
     "--headless",
@@ -21,10 +26,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def browser(tmp_path):
+@contextmanager
+def _chromium():
     if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
     sync_api = pytest.importorskip("playwright.sync_api")
     # Playwright's sync API runs an event loop in this thread; the ORM calls here stay synchronous.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -35,6 +40,19 @@ def browser(tmp_path):
         finally:
             browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def browser():
+    with _chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def module_browser():
+    """One Chromium for every test in a module; each test opens its own contexts (cookies, viewport)."""
+    with _chromium() as browser:
+        yield browser
 
 
 def log_in(page, base: str, username: str) -> None:
@@ -60,3 +78,23 @@ def csp_violations(page) -> list[str]:
     violations: list[str] = []
     page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
     return violations
+
+
+@cache
+def _axe_source() -> str:
+    return AXE_CORE.read_text()
+
+
+def axe_violations(page) -> list[str]:
+    """The serious and critical accessibility violations axe-core finds on ``page`` as it is now, one line
+    each. axe is evaluated over the DevTools protocol, which the page's Content Security Policy (no inline
+    scripts) does not govern, so the page is checked under its real policy."""
+    if not AXE_CORE.exists():
+        pytest.skip("axe-core is not installed (make test installs it from tests/browser/package.json)")
+    page.evaluate(_axe_source())
+    return page.evaluate(
+        """async () => (await axe.run()).violations
+            .filter((violation) => ["serious", "critical"].includes(violation.impact))
+            .map((violation) => `${violation.id} (${violation.impact}): ${violation.help}: `
+                + violation.nodes.map((node) => node.target.join(" ")).join(", "))"""
+    )

@@ -26,6 +26,7 @@ def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
     expect(page.locator("#id_size")).to_have_value("square-small")
     page.fill("#id_prompt", "a coffee mug on a wooden desk")
     page.select_option("#id_size", "square-small")
+    page.click(".advanced summary")
     page.fill("#id_steps", "2")
     page.fill("#id_campaign", "Launch")
     page.click("button.primary")
