@@ -8,7 +8,7 @@ class ReviewEventInline(admin.TabularInline):
     fk_name = "asset"
     extra = 0
     can_delete = False
-    readonly_fields = ["actor", "created_at", "kind", "from_state", "to_state", "comment"]
+    readonly_fields = ("actor", "created_at", "kind", "from_state", "to_state", "comment")
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None) -> bool:

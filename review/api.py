@@ -1,7 +1,9 @@
 """The JSON API's review endpoints: assets with their review state, history and lineage, metadata edits, the
 queue, and the decisions. Thin: the same forms, services and selectors as the pages in review/views.py."""
 
+from dataclasses import asdict
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pydantic
 from django.http import HttpRequest, HttpResponse
@@ -15,11 +17,16 @@ from pydantic import ConfigDict, Field
 from generation import selectors as generation_selectors
 from generation.api import AssetOut, GenerationRequestOut, RefineIn, asset_out, refine
 from generation.views import get_visible_asset
-from review import metadata, selectors, services
+from review import decisions, metadata, selectors
+from review.actions import asset_actions
+from review.decisions import CropsNotSeenError, ReviewChecklistError
+from review.edits import asset_focal_point_set
+from review.errors import ReviewCommentRequiredError, ReviewConflictError, ReviewError, ReviewPermissionError
 from review.forms import CommentForm, DecisionForm
 from review.metadata_forms import AssetMetadataEditForm
 from review.models import AssetReview, ReviewState
-from studio.api import Problem, field_error, form_problem, form_schema, scoped, text, user_of
+from review.revisions import REVISABLE_FROM
+from studio.api import Problem, Text, field_error, form_problem, form_schema, scoped, user_of
 
 router = Router(tags=["review"])
 
@@ -93,7 +100,13 @@ class AssetDetailOut(AssetListItem):
     actions: ActionsOut = Field(description="What this user may do with it now.")
 
 
-CommentIn = form_schema(CommentForm, "CommentIn")
+if TYPE_CHECKING:
+    # Built from the forms at run time (studio.api.form_schema): to the type checker, any schema.
+    CommentIn = Any
+    AssetMetadataBase = Any
+else:
+    CommentIn = form_schema(CommentForm, "CommentIn")
+    AssetMetadataBase = form_schema(AssetMetadataEditForm, "AssetMetadataBase")
 
 
 class DecisionIn(CommentIn):
@@ -109,7 +122,7 @@ class DecisionIn(CommentIn):
         description="Approving a revision: take over the public id of the approved version it replaces "
         "(sites keep their URLs; v<n> URLs keep their version).",
     )
-    crops_seen: list[text(200)] = Field(
+    crops_seen: list[Annotated[Text, Field(max_length=200)]] = Field(
         [],
         max_length=100,
         description="The channel crops shown to the reviewer, each a `seen_value` from GET "
@@ -123,7 +136,7 @@ class ChecklistItemOut(Schema):
     help_text: str
 
 
-class AssetMetadataIn(form_schema(AssetMetadataEditForm, "AssetMetadataBase")):
+class AssetMetadataIn(AssetMetadataBase):
     """The fields to change; those left out stay as they are, null clears one. Go-live and expiry are ISO
     8601 date-times (one without an offset is read in the server's time zone)."""
 
@@ -135,10 +148,12 @@ class AssetMetadataIn(form_schema(AssetMetadataEditForm, "AssetMetadataBase")):
 class AssetFilters(Schema):
     state: ReviewState | None = None
     mine: bool = Field(False, description="Only this user's own assets.")
-    campaign: text(200) | None = None
-    product: text(200) | None = None
-    channel: text(100) | None = None
-    operation: text(20) | None = Field(None, description="text2img, a refine operation, upload or import.")
+    campaign: Annotated[Text, Field(max_length=200)] | None = None
+    product: Annotated[Text, Field(max_length=200)] | None = None
+    channel: Annotated[Text, Field(max_length=100)] | None = None
+    operation: Annotated[Text, Field(max_length=20)] | None = Field(
+        None, description="text2img, a refine operation, upload or import."
+    )
     flagged: bool | None = None
 
 
@@ -148,9 +163,9 @@ def _review_out(asset, review: AssetReview) -> dict:
         "public_id": review.public_id,
         "submitted_at": review.submitted_at,
         "decided_at": review.decided_at,
-        "needs_flag_check": services.needs_flag_check(asset=asset, review=review),
+        "needs_flag_check": decisions.needs_flag_check(asset=asset, review=review),
         "flag_checked_at": review.flag_checked_at,
-        "flag_checked_by": review.flag_checked_by.get_username() if review.flag_checked_by_id else None,
+        "flag_checked_by": review.flag_checked_by.get_username() if review.flag_checked_by else None,
     }
 
 
@@ -179,9 +194,6 @@ def asset_detail_out(request: HttpRequest, asset) -> dict:
     # Assets from before review existed have no row yet: shown as drafts, as the asset page does.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     lineage = generation_selectors.asset_lineage(asset=asset, viewer=user)
-    can_refine = user.has_perm("generation.add_generationrequest")
-    can_decide = review.state == ReviewState.IN_REVIEW and services.can_decide(actor=user, asset=asset)
-    needs_flag_check = services.needs_flag_check(asset=asset, review=review)
     answers = selectors.change_request_answered(revision=asset)
     return {
         **asset_out(asset),
@@ -195,16 +207,7 @@ def asset_detail_out(request: HttpRequest, asset) -> dict:
             "children": [_ref(item) for item in lineage["children"]],
         },
         "revision_answers": _event_out(answers) if answers else None,
-        "actions": {
-            "can_submit": review.state in services.SUBMITTABLE_FROM
-            and services.can_submit(actor=user, asset=asset),
-            "can_decide": can_decide,
-            "can_check_safe": can_decide and needs_flag_check,
-            "can_revoke": review.state == ReviewState.APPROVED and user.has_perm("review.revoke_assetreview"),
-            "can_refine": can_refine,
-            "can_revise": can_refine and review.state in services.REVISABLE_FROM,
-            "can_edit_metadata": metadata.can_edit_metadata(actor=user, asset=asset, state=review.state),
-        },
+        "actions": asdict(asset_actions(actor=user, asset=asset, review=review)),
     }
 
 
@@ -278,12 +281,12 @@ def edit_asset(request: HttpRequest, asset_id: int, payload: AssetMetadataIn) ->
         metadata.asset_metadata_update(
             asset=asset, actor=user, changes={name: form.cleaned_data[name] for name in sent}
         )
-    except services.ReviewPermissionError as error:
+    except ReviewPermissionError as error:
         raise Problem(403, str(error)) from None
     except metadata.MetadataInvalidError as error:
         errors = [field_error(name, problem) for name, problem in error.problems.items()]
         raise Problem(422, str(error), slug="validation-error", errors=errors) from None
-    except services.ReviewConflictError as error:
+    except ReviewConflictError as error:
         raise Problem(409, str(error), slug="state-conflict") from None
     return asset_detail_out(request, get_visible_asset(request, asset_id))
 
@@ -298,28 +301,29 @@ def review_queue(request: HttpRequest, flagged: bool = False) -> list[dict]:
     return [_list_item(review) for review in reviews]
 
 
-def _transition(request: HttpRequest, asset_id: int, payload, act) -> dict:
+def _comment_step(request: HttpRequest, asset_id: int, payload, act) -> dict:
+    """A review step that takes a comment (a decision, submit, revoke, checked safe); refusals as problems."""
     asset = get_visible_asset(request, asset_id)
     form = CommentForm(data={"comment": payload.comment or ""})
     if not form.is_valid():
         raise form_problem(form)
     try:
         act(asset=asset, actor=user_of(request), comment=form.cleaned_data["comment"])
-    except services.ReviewPermissionError as error:
+    except ReviewPermissionError as error:
         raise Problem(403, str(error)) from None
-    except services.ReviewCommentRequiredError as error:
+    except ReviewCommentRequiredError as error:
         raise Problem(
             422, str(error), slug="validation-error", errors=[field_error("comment", str(error))]
         ) from None
-    except services.ReviewChecklistError as error:
+    except ReviewChecklistError as error:
         raise Problem(
             422, str(error), slug="validation-error", errors=[field_error("checklist", str(error))]
         ) from None
-    except services.CropsNotSeenError as error:
+    except CropsNotSeenError as error:
         raise Problem(
             422, str(error), slug="validation-error", errors=[field_error("crops_seen", str(error))]
         ) from None
-    except services.ReviewError as error:
+    except ReviewError as error:
         raise Problem(409, str(error), slug="state-conflict") from None
     return asset_detail_out(request, get_visible_asset(request, asset_id))
 
@@ -329,7 +333,7 @@ def _decide(decision: str, payload: DecisionIn | None = None):
         form = DecisionForm(data={"decision": decision, "comment": comment})
         if not form.is_valid():
             raise form_problem(form)
-        services.asset_review_decide(
+        decisions.asset_review_decide(
             asset=asset,
             actor=actor,
             decision=decision,
@@ -347,7 +351,7 @@ def _decide(decision: str, payload: DecisionIn | None = None):
 )
 def submit(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
     """A draft or an asset sent back goes (back) into the review queue. Its creator, or a reviewer."""
-    return _transition(request, asset_id, payload, services.asset_review_submit)
+    return _comment_step(request, asset_id, payload, decisions.asset_review_submit)
 
 
 @router.post("/assets/{asset_id}/approve", response=AssetDetailOut, summary="Approve", **scoped("review"))
@@ -355,7 +359,7 @@ def approve(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
     """Approve an asset in review: it gets its public id and becomes deliverable. Reviewers, never for their
     own generations (unless STUDIO_ALLOW_SELF_APPROVAL); a flagged one must be marked checked, safe first;
     every enabled checklist item (GET /checklist) must be sent ticked in `checklist`."""
-    return _transition(request, asset_id, payload, _decide("approve", payload))
+    return _comment_step(request, asset_id, payload, _decide("approve", payload))
 
 
 @router.post(
@@ -366,13 +370,13 @@ def approve(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
 )
 def request_changes(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
     """Send an asset in review back with a comment saying what should change (the comment is required)."""
-    return _transition(request, asset_id, payload, _decide("request_changes", payload))
+    return _comment_step(request, asset_id, payload, _decide("request_changes", payload))
 
 
 @router.post("/assets/{asset_id}/reject", response=AssetDetailOut, summary="Reject", **scoped("review"))
 def reject(request: HttpRequest, asset_id: int, payload: DecisionIn) -> dict:
     """Reject an asset in review, saying why (the comment is required)."""
-    return _transition(request, asset_id, payload, _decide("reject", payload))
+    return _comment_step(request, asset_id, payload, _decide("reject", payload))
 
 
 @router.get("/checklist", response=list[ChecklistItemOut], summary="The review checklist", **scoped("read"))
@@ -389,7 +393,7 @@ def checklist(request: HttpRequest) -> list[dict]:
 )
 def revoke(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
     """Withdraw an approval, saying why: its delivery URLs answer 404 from then on."""
-    return _transition(request, asset_id, payload, services.asset_review_revoke)
+    return _comment_step(request, asset_id, payload, decisions.asset_review_revoke)
 
 
 @router.post(
@@ -400,7 +404,7 @@ def revoke(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
 )
 def checked_safe(request: HttpRequest, asset_id: int, payload: CommentIn) -> dict:
     """Vouch for a flagged asset in review, saying what was checked, so that it may be approved."""
-    return _transition(request, asset_id, payload, services.asset_review_mark_checked_safe)
+    return _comment_step(request, asset_id, payload, decisions.asset_review_mark_checked_safe)
 
 
 @router.post(
@@ -417,7 +421,7 @@ def create_revision(request: HttpRequest, response: HttpResponse, asset_id: int,
         raise Problem(403, "Only people who may generate images can revise one.")
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
-    if review.state not in services.REVISABLE_FROM:
+    if review.state not in REVISABLE_FROM:
         raise Problem(
             409,
             f"Asset {asset.pk} is {review.get_state_display().lower()}: only an approved asset or one a "
@@ -449,12 +453,12 @@ def set_focal_point(request: HttpRequest, asset_id: int, payload: FocalPointIn) 
     now on; the channel crops' tokens change). Reviewers at any time; its creator before submitting it."""
     asset = get_visible_asset(request, asset_id)
     try:
-        point = services.asset_focal_point_set(asset=asset, actor=user_of(request), x=payload.x, y=payload.y)
-    except services.ReviewPermissionError as error:
+        point = asset_focal_point_set(asset=asset, actor=user_of(request), x=payload.x, y=payload.y)
+    except ReviewPermissionError as error:
         raise Problem(403, str(error)) from None
-    except services.ReviewConflictError as error:
+    except ReviewConflictError as error:
         raise Problem(409, str(error), slug="state-conflict") from None
-    except services.ReviewError as error:
+    except ReviewError as error:
         raise Problem(
             422, str(error), slug="validation-error", errors=[field_error("x", str(error))]
         ) from None

@@ -5,21 +5,25 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from generation import selectors as generation_selectors
 from generation.models import Asset
 from generation.views import get_visible_asset
-from review import selectors, services
+from review import selectors
+from review.comments import COMMENT_MAX_LENGTH, comment_create
+from review.errors import ReviewError, ReviewPermissionError
 from review.models import AssetReview, ReviewState
+from studio.http import AuthenticatedHttpRequest, HtmxHttpRequest
 
 
 class CommentPostForm(forms.Form):
     # Emptiness and length are the service's to refuse, with its words; this bound only keeps posts small.
-    body = forms.CharField(max_length=services.COMMENT_MAX_LENGTH * 2, required=False, strip=False)
+    body = forms.CharField(max_length=COMMENT_MAX_LENGTH * 2, required=False, strip=False)
     parent = forms.IntegerField(required=False, min_value=1)
     x = forms.FloatField(required=False, min_value=0, max_value=1)
     y = forms.FloatField(required=False, min_value=0, max_value=1)
@@ -28,21 +32,23 @@ class CommentPostForm(forms.Form):
         if "x" in self.errors or "y" in self.errors:
             return "A pin must be inside the image."
         if "body" in self.errors:
-            return f"Keep a comment under {services.COMMENT_MAX_LENGTH} characters."
+            return f"Keep a comment under {COMMENT_MAX_LENGTH} characters."
         return "That reply names no comment."
 
 
-def _thread(request: HttpRequest, asset: Asset) -> dict:
+def _thread(asset: Asset) -> dict:
     return {
         "asset": asset,
         "thread": selectors.comment_thread(asset=asset),
-        "comment_max": services.COMMENT_MAX_LENGTH,
+        "comment_max": COMMENT_MAX_LENGTH,
     }
 
 
-def thread_context(request: HttpRequest, asset: Asset, review: AssetReview, *, can_decide: bool) -> dict:
+def thread_context(
+    request: AuthenticatedHttpRequest, asset: Asset, review: AssetReview, *, can_decide: bool
+) -> dict:
     """What the asset page adds for the thread, the decision checklist and a revision's comparison."""
-    context = _thread(request, asset)
+    context = _thread(asset)
     context["checklist"] = selectors.checklist_items() if can_decide else []
     replaces = selectors.replaced_version(asset=asset) if can_decide and asset.revision_of_id else None
     context["replaces"] = replaces
@@ -69,7 +75,8 @@ def thread_context(request: HttpRequest, asset: Asset, review: AssetReview, *, c
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def comments(request: HttpRequest, asset_id: int) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def comments(request: HtmxHttpRequest, asset_id: int) -> HttpResponse:
     """The thread (GET, a fragment for htmx), or a new comment or reply (POST): htmx gets the thread back,
     a plain form post goes back to the asset page."""
     asset = get_visible_asset(request, asset_id)
@@ -77,7 +84,7 @@ def comments(request: HttpRequest, asset_id: int) -> HttpResponse:
     if request.method == "GET":
         if not request.htmx:
             return redirect(page)
-        return render(request, "review/comments.html", _thread(request, asset))
+        return render(request, "review/comments.html", _thread(asset))
     form = CommentPostForm(request.POST)
     error = None
     if not form.is_valid():
@@ -90,7 +97,7 @@ def comments(request: HttpRequest, asset_id: int) -> HttpResponse:
                 error = "The comment you answered is not on this asset."
         if error is None:
             try:
-                services.comment_create(
+                comment_create(
                     asset=asset,
                     author=request.user,
                     body=form.cleaned_data["body"],
@@ -98,15 +105,15 @@ def comments(request: HttpRequest, asset_id: int) -> HttpResponse:
                     x=form.cleaned_data["x"],
                     y=form.cleaned_data["y"],
                 )
-            except services.ReviewPermissionError as problem:
+            except ReviewPermissionError as problem:
                 raise PermissionDenied(str(problem)) from problem
-            except services.ReviewError as problem:
+            except ReviewError as problem:
                 error = str(problem)
     if not request.htmx:
         if error:
             messages.error(request, f"Nothing was posted: {error}")
         return redirect(page)
-    context = _thread(request, asset)
+    context = _thread(asset)
     if error:
         # The words stay in the form, so nothing typed is lost to a refusal.
         context.update(

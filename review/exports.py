@@ -31,7 +31,7 @@ class DecisionsExportForm(forms.Form):
     campaign = forms.CharField(max_length=200, required=False)
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and end < start:
             raise forms.ValidationError("The end date comes before the start date.")

@@ -1,17 +1,18 @@
+from datetime import date
 from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import RegexValidator
 from django.http import QueryDict
 
+from review.decisions import DECISIONS
 from review.models import ReviewState
 from review.selectors import ALL_WAITING, QueueFilters, checklist_items
-from review.services import DECISIONS
 
 
 class ChecklistField(forms.Field):
     """The checklist items ticked: repeated ``checklist=<id>`` checkboxes as a list of ints (an approval
-    needs every enabled item, see services.asset_review_decide)."""
+    needs every enabled item, see decisions.asset_review_decide)."""
 
     widget = forms.MultipleHiddenInput
 
@@ -72,7 +73,7 @@ class BulkDecisionForm(forms.Form):
     filters = forms.CharField(max_length=2000, required=False)
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        cleaned = self.cleaned_data
         decision = cleaned.get("decision")
         if decision in ("reject", "request_changes") and not cleaned.get("comment", "").strip():
             # Refused once for the batch, rather than once per image.
@@ -134,7 +135,10 @@ class QueueFilterForm(forms.Form):
     )
     flagged = forms.BooleanField(label="Flagged only", required=False)
     per_page = forms.TypedChoiceField(
-        choices=[(n, n) for n in PER_PAGE], coerce=int, required=False, empty_value=DEFAULT_PER_PAGE
+        choices=[(n, n) for n in PER_PAGE],
+        coerce=int,
+        required=False,
+        empty_value=DEFAULT_PER_PAGE,  # type: ignore[arg-type]  # Django takes any value; the stub says str
     )
     page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
 
@@ -153,7 +157,7 @@ class QueueFilterForm(forms.Form):
     )
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("submitted_from"), cleaned.get("submitted_to")
         if start and end and start > end:
             self.add_error("submitted_to", "The end date is before the start date.")
@@ -191,7 +195,7 @@ class QueueFilterForm(forms.Form):
                 continue
             if value is True:
                 value = "1"
-            pairs.append((name, value.isoformat() if hasattr(value, "isoformat") else str(value)))
+            pairs.append((name, value.isoformat() if isinstance(value, date) else str(value)))
         return urlencode(pairs)
 
 

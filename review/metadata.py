@@ -8,20 +8,16 @@ Its creator may edit while the asset is a draft or sent back (before submitting)
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
+from generation.channels import channel_choices
 from generation.models import Asset
-from review.channels import channel_choices
+from review.decisions import SUBMITTABLE_FROM
+from review.edits import asset_edit_record
+from review.errors import ReviewConflictError, ReviewError, ReviewPermissionError
 from review.models import AssetReview
-from review.services import (
-    SUBMITTABLE_FROM,
-    ReviewConflictError,
-    ReviewError,
-    ReviewPermissionError,
-    asset_edit_record,
-    asset_review_ensure,
-)
+from review.transitions import asset_review_ensure
 
 # Field name -> label, in the order forms and the history show them.
 EDITABLE_FIELDS: dict[str, str] = {
@@ -74,7 +70,7 @@ def metadata_problems(values: dict[str, Any], *, channel_names: set[str] | None 
     return problems
 
 
-def can_edit_metadata(*, actor: AbstractBaseUser, asset: Asset, state: str) -> bool:
+def can_edit_metadata(*, actor: User, asset: Asset, state: str) -> bool:
     """A reviewer at any time; the creator while the asset is a draft or sent back (before submitting)."""
     if actor.has_perm("review.decide_assetreview"):
         return True
@@ -104,9 +100,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def asset_metadata_update(
-    *, asset: Asset, actor: AbstractBaseUser, changes: dict[str, Any]
-) -> dict[str, list[Any]]:
+def asset_metadata_update(*, asset: Asset, actor: User, changes: dict[str, Any]) -> dict[str, list[Any]]:
     """Write ``changes`` (a subset of EDITABLE_FIELDS) and record them; returns what changed, as the event's
     ``{field: [old, new]}`` (empty, and no event, when nothing did).
 

@@ -4,8 +4,8 @@ from typing import Any
 
 from django import forms
 
+from generation.channels import channel_choices
 from generation.models import Asset
-from review.channels import channel_choices
 from review.metadata import EDITABLE_FIELDS, metadata_problems
 
 _WHEN = {"type": "datetime-local"}
@@ -48,7 +48,10 @@ class AssetMetadataEditForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["channels"].choices = channel_choices()
+        self.channel_choices = channel_choices()  # read once: the field and clean() both need them
+        channels = self.fields["channels"]
+        assert isinstance(channels, forms.MultipleChoiceField)
+        channels.choices = self.channel_choices
 
     @classmethod
     def for_asset(cls, asset: Asset, data=None) -> "AssetMetadataEditForm":
@@ -56,8 +59,8 @@ class AssetMetadataEditForm(forms.Form):
         return cls(data=data, initial=initial)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        names = {name for name, _label in self.fields["channels"].choices}
+        cleaned = self.cleaned_data
+        names = {name for name, _label in self.channel_choices}
         for field, problem in metadata_problems(cleaned, channel_names=names).items():
             if field in cleaned:  # a field that failed its own checks already says why
                 self.add_error(field, problem)

@@ -3,12 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from generation.views import get_visible_asset
 from review import selectors
+from review.errors import ReviewConflictError, ReviewPermissionError
 from review.metadata import (
     MetadataInvalidError,
     asset_metadata_update,
@@ -16,12 +17,12 @@ from review.metadata import (
 )
 from review.metadata_forms import AssetMetadataEditForm
 from review.models import AssetReview
-from review.services import ReviewConflictError, ReviewPermissionError
+from studio.http import AuthenticatedHttpRequest
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def asset_metadata(request: HttpRequest, asset_id: int) -> HttpResponse:
+def asset_metadata(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     if not can_edit_metadata(actor=request.user, asset=asset, state=review.state):

@@ -3,6 +3,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from review import public_ids
+
 
 class ReviewState(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -26,7 +28,7 @@ class AssetReview(models.Model):
         max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT, db_index=True
     )
     # Assigned at first approval and kept for good, so a URL embedded on a site never points elsewhere.
-    public_id = models.CharField(max_length=120, unique=True, null=True, blank=True)
+    public_id = models.CharField(max_length=public_ids.MAX_LENGTH, unique=True, null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     # A flagged asset (Asset.is_flagged) may be approved only after a reviewer marks it "checked, safe".
@@ -127,6 +129,10 @@ class Comment(models.Model):
     y = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    # Set on a thread's top-level comments by review.selectors.comment_thread, not stored.
+    thread_replies: list["Comment"]
+    pin_number: int | None
+
     class Meta:
         ordering = ["created_at", "pk"]
         constraints = [
@@ -165,7 +171,7 @@ class PublicIdVersion(models.Model):
     the public id over. A delivery URL with ``v<n>`` shows that version's asset while it is approved or
     replaced; one without shows the asset that holds the public id now."""
 
-    public_id = models.CharField(max_length=120)
+    public_id = models.CharField(max_length=public_ids.MAX_LENGTH)
     version = models.PositiveIntegerField()
     # PROTECT: a URL that names a version keeps naming that asset.
     asset = models.OneToOneField(

@@ -5,12 +5,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from generation import selectors as generation_selectors
+from generation.channels import channel_choices
 from generation.models import Asset
-from review.channels import channel_choices
 from review.models import AssetReview, ChecklistItem, Comment, PublicIdVersion, ReviewEvent, ReviewState
 
 
@@ -329,10 +330,11 @@ def asset_is_approved_locked(*, asset_id: int, or_replaced: bool = False) -> boo
 
 
 def assets_with_state(
-    *, viewer, only_own: bool = False, state: str | None = None, limit: int = 100
+    *, viewer: User, only_own: bool = False, state: str | None = None, limit: int | None = 100
 ) -> QuerySet[AssetReview]:
     """Review rows of the assets ``viewer`` may see (see generation's ``assets_visible_to``), newest first,
-    each with its asset's latest comment (``latest_comment``, ``latest_comment_by``)."""
+    each with its asset's latest comment (``latest_comment``, ``latest_comment_by``); all of them when
+    ``limit`` is None."""
     reviews = (
         AssetReview.objects.select_related("asset", "asset__request", "asset__created_by")
         .annotate(**generation_selectors.review_summary_annotations(asset_ref="asset_id"))

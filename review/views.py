@@ -1,35 +1,43 @@
 import csv
+from dataclasses import asdict
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation import selectors as generation_selectors
+from generation.models import Asset
 from generation.views import get_visible_asset, refine_page
-from review import selectors, services
+from review import decisions, selectors
+from review.actions import asset_actions
 from review.comment_views import thread_context
 from review.crop_views import channel_crops_context
+from review.errors import ReviewError, ReviewPermissionError
 from review.forms import BulkDecisionForm, CommentForm, DecisionForm, QueueFilterForm, queue_filters_from
 from review.models import AssetReview, ReviewState
 from review.panels import render_asset_panels
+from review.revisions import REVISABLE_FROM
+from studio.http import AuthenticatedHttpRequest
 
 
 @login_required
 @permission_required("review.decide_assetreview", raise_exception=True)
 @require_GET
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The review queue: filtered, searched, counted per state, a page at a time, decided in bulk."""
     return _queue_page(request, QueueFilterForm(request.GET))
 
 
 def _queue_page(
-    request: HttpRequest, form: QueueFilterForm, *, bulk_form: BulkDecisionForm | None = None
+    request: AuthenticatedHttpRequest, form: QueueFilterForm, *, bulk_form: BulkDecisionForm | None = None
 ) -> HttpResponse:
     context = {"form": form, "suggestions": selectors.review_queue_suggestions(viewer=request.user)}
     if not form.is_valid():
@@ -67,7 +75,7 @@ def _queue_page(
 
 @login_required
 @require_GET
-def asset_list(request: HttpRequest) -> HttpResponse:
+def asset_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     if state and state not in ReviewState.values:
         state = ""
@@ -79,61 +87,50 @@ def asset_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def asset_detail(request: HttpRequest, asset_id: int) -> HttpResponse:
+def asset_detail(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
     asset = get_visible_asset(request, asset_id)
     # Assets from before review existed have no row yet: show them as drafts without writing on a GET.
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
     from_queue = request.GET.get("from") == "queue"
     filters, queue_query = queue_filters_from(request.GET.urlencode()) if from_queue else (None, "")
-    can_refine = request.user.has_perm("generation.add_generationrequest")
-    can_decide = review.state == ReviewState.IN_REVIEW and services.can_decide(
-        actor=request.user, asset=asset
-    )
-    needs_flag_check = services.needs_flag_check(asset=asset, review=review)
+    actions = asset_actions(actor=request.user, asset=asset, review=review)
     context = {
         "asset": asset,
         "review": review,
         "facts": generation_selectors.asset_facts(asset=asset),
         "history": selectors.review_history(asset=asset),
-        "can_decide": can_decide,
+        **asdict(actions),
         # Moderation: a flagged image shows blurred until asked (?reveal=1), and waits for "checked, safe".
-        "needs_flag_check": needs_flag_check,
-        "can_check_safe": can_decide and needs_flag_check,
+        "needs_flag_check": decisions.needs_flag_check(asset=asset, review=review),
         "reveal": request.GET.get("reveal") == "1",
-        "can_submit": review.state in services.SUBMITTABLE_FROM
-        and services.can_submit(actor=request.user, asset=asset),
-        "can_revoke": review.state in services.REVOCABLE_FROM
-        and request.user.has_perm("review.revoke_assetreview"),
         "is_own": asset.created_by_id == request.user.pk,
         "decision_form": DecisionForm(),
         "from_queue": from_queue,
         "queue_position": selectors.review_queue_position(review=review, viewer=request.user, filters=filters)
-        if from_queue
+        if filters is not None  # from the queue
         else None,
         # The queue's filters ride along (links, the decision form), so the walk stays in the filtered queue.
         "queue_query": queue_query,
         "panels": render_asset_panels(request, asset, review),
         "channel_crops": channel_crops_context(request, asset, review),
         "lineage": generation_selectors.asset_lineage(asset=asset, viewer=request.user),
-        "can_refine": can_refine,
-        "can_revise": can_refine and review.state in services.REVISABLE_FROM,
         # A revision is shown beside the asset it revises and the reviewer's words it answers, if any.
         "revision_answers": selectors.change_request_answered(revision=asset),
-        **thread_context(request, asset, review, can_decide=can_decide),
+        **thread_context(request, asset, review, can_decide=actions.can_decide),
     }
     return render(request, "review/asset.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
+def revise(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
     """The Refine page for an asset a reviewer sent back, or for an approved one (a new version that may take
     over its public id when approved); what it makes is linked to it as its revision."""
     if not request.user.has_perm("generation.add_generationrequest"):
         raise PermissionDenied("Only people who may generate images can revise one.")
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
-    if review.state not in services.REVISABLE_FROM:
+    if review.state not in REVISABLE_FROM:
         raise PermissionDenied(
             f"Asset {asset.pk} is {review.get_state_display().lower()}: only an approved asset or one a "
             "reviewer asked changes on can be revised. Refine makes a new image from it instead."
@@ -154,7 +151,7 @@ def revise(request: HttpRequest, asset_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
+def decide(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
     asset = get_visible_asset(request, asset_id)
     form = DecisionForm(request.POST)
     from_queue = request.POST.get("from") == "queue"
@@ -166,7 +163,7 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
         messages.error(request, "Choose approve, request changes or reject.")
         return redirect(back)
     try:
-        review = services.asset_review_decide(
+        review = decisions.asset_review_decide(
             asset=asset,
             actor=request.user,
             decision=form.cleaned_data["decision"],
@@ -176,9 +173,9 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
             # Added by static/crops.js as each channel crop is seen on the page.
             crops_seen=request.POST.getlist("crops_seen")[:100],
         )
-    except services.ReviewPermissionError as error:
+    except ReviewPermissionError as error:
         raise PermissionDenied(str(error)) from error
-    except services.ReviewError as error:
+    except ReviewError as error:
         messages.error(request, str(error))
         return redirect(back)
     messages.success(request, f"Asset {asset.pk}: {review.get_state_display().lower()}.")
@@ -189,36 +186,61 @@ def decide(request: HttpRequest, asset_id: int) -> HttpResponse:
         )
         if next_id:
             return redirect(reverse("review:asset", args=[next_id]) + suffix)
-        return redirect(f"{reverse('review:queue')}?{query}" if query else reverse("review:queue"))
+        return redirect(_queue_url(query))
     return redirect("review:asset", asset_id=asset_id)
+
+
+def _queue_url(query: str) -> str:
+    """The queue under the filters of ``query``, from its first page."""
+    return f"{reverse('review:queue')}?{query}" if query else reverse("review:queue")
+
+
+class _CommentStep(Protocol):
+    def __call__(self, *, asset: Asset, actor: User, comment: str) -> AssetReview: ...
+
+
+def _comment_step(
+    request: AuthenticatedHttpRequest, asset_id: int, step: _CommentStep, *, done: str, back: str = ""
+) -> HttpResponse:
+    """A step that takes the actor's comment and nothing else (checked safe, submit, revoke), then goes back
+    (to the asset page unless told) saying how it went; a step that is not the actor's to take is a 403."""
+    asset = get_visible_asset(request, asset_id)
+    back = back or reverse("review:asset", args=[asset_id])
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _comment_refused(form))
+        return redirect(back)
+    try:
+        step(asset=asset, actor=request.user, comment=form.cleaned_data["comment"])
+    except ReviewPermissionError as error:
+        raise PermissionDenied(str(error)) from error
+    except ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done)
+    return redirect(back)
 
 
 @login_required
 @require_POST
-def checked_safe(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = get_visible_asset(request, asset_id)
-    form = CommentForm(request.POST)
-    url = reverse("review:asset", args=[asset_id])
+def checked_safe(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
+    back = reverse("review:asset", args=[asset_id])
     if request.POST.get("from") == "queue":
-        url = f"{url}?from=queue"
-    if not form.is_valid():
-        messages.error(request, _comment_refused(form))
-        return redirect(url)
-    try:
-        services.asset_review_mark_checked_safe(
-            asset=asset, actor=request.user, comment=form.cleaned_data["comment"]
-        )
-        messages.success(request, "Marked checked, safe: it can be approved now.")
-    except services.ReviewPermissionError as error:
-        raise PermissionDenied(str(error)) from error
-    except services.ReviewError as error:
-        messages.error(request, str(error))
-    return redirect(url)
+        back = f"{back}?from=queue"
+    return _comment_step(
+        request,
+        asset_id,
+        decisions.asset_review_mark_checked_safe,
+        done="Marked checked, safe: it can be approved now.",
+        back=back,
+    )
 
 
 def _comment_refused(form: CommentForm) -> str:
     # Acting without the comment would record the step with the reviewer's words silently dropped.
-    return "Nothing was changed: the comment was refused. " + " ".join(form.errors.get("comment", []))
+    return "Nothing was changed: the comment was refused. " + " ".join(
+        map(str, form.errors.get("comment", []))
+    )
 
 
 # Spreadsheets run a cell that starts with one of these as a formula; comments and prompts are user text.
@@ -232,7 +254,7 @@ def _csv_cell(value: str) -> str:
 @login_required
 @permission_required("review.view_assetreview", raise_exception=True)
 @require_GET
-def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
+def history_csv(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
     """The asset's review history, decisions and moderation steps, one event a row."""
     asset = get_visible_asset(request, asset_id)
     filename = f"asset-{asset.pk}-history.csv"
@@ -258,77 +280,39 @@ def history_csv(request: HttpRequest, asset_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def submit(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = get_visible_asset(request, asset_id)
-    form = CommentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _comment_refused(form))
-        return redirect("review:asset", asset_id=asset_id)
-    try:
-        services.asset_review_submit(asset=asset, actor=request.user, comment=form.cleaned_data["comment"])
-        messages.success(request, "Submitted for review.")
-    except services.ReviewPermissionError as error:
-        raise PermissionDenied(str(error)) from error
-    except services.ReviewError as error:
-        messages.error(request, str(error))
-    return redirect("review:asset", asset_id=asset_id)
+def submit(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
+    return _comment_step(request, asset_id, decisions.asset_review_submit, done="Submitted for review.")
 
 
 @login_required
 @require_POST
-def revoke(request: HttpRequest, asset_id: int) -> HttpResponse:
-    asset = get_visible_asset(request, asset_id)
-    form = CommentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _comment_refused(form))
-        return redirect("review:asset", asset_id=asset_id)
-    try:
-        services.asset_review_revoke(asset=asset, actor=request.user, comment=form.cleaned_data["comment"])
-        messages.success(request, "Approval revoked: its delivery URLs now answer 404.")
-    except services.ReviewPermissionError as error:
-        raise PermissionDenied(str(error)) from error
-    except services.ReviewError as error:
-        messages.error(request, str(error))
-    return redirect("review:asset", asset_id=asset_id)
+def revoke(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
+    done = "Approval revoked: its delivery URLs now answer 404."
+    return _comment_step(request, asset_id, decisions.asset_review_revoke, done=done)
 
 
 @login_required
 @permission_required("review.decide_assetreview", raise_exception=True)
 @require_POST
-def bulk_decide(request: HttpRequest) -> HttpResponse:
-    """One decision for the selected images, made and logged for each on its own: one refused (flagged and
-    unchecked, the reviewer's own, decided meanwhile...) says why and leaves the others decided. The
-    checklist is ticked once for the batch and recorded on each image's decision; an approval with an
-    item left unticked refuses the whole batch."""
+def bulk_decide(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """One decision for the images selected in the queue (``decisions.asset_reviews_decide``): each refused
+    one says why and the others are decided. What the form refuses (an approval with a checklist item left
+    unticked, a rejection without a comment) refuses the whole batch."""
     form = BulkDecisionForm(request.POST)
     if not form.is_valid():
         # Nothing changes: the queue comes back with what was wrong and the selection still ticked.
         filter_form = QueueFilterForm(QueryDict(request.POST.get("filters", "")))
         return _queue_page(request, filter_form, bulk_form=form)
+    outcome = decisions.asset_reviews_decide(
+        actor=request.user,
+        asset_ids=form.cleaned_data["assets"],
+        decision=form.cleaned_data["decision"],
+        comment=form.cleaned_data["comment"],
+        checklist=form.cleaned_data["checklist"],
+    )
+    if outcome.decided:
+        messages.success(request, f"{outcome.decided} asset{'s' if outcome.decided != 1 else ''} updated.")
+    for asset_id, reason in outcome.refused:
+        messages.error(request, f"#{asset_id}: {reason}")
     _, query = queue_filters_from(form.cleaned_data["filters"])
-    selected = form.cleaned_data["assets"]
-    reviews = selectors.review_queue_pick(viewer=request.user, asset_ids=selected)
-    done, refused = 0, []
-    for missing in sorted(set(selected) - {review.asset_id for review in reviews}):
-        refused.append(f"#{missing}: not waiting for a decision (anymore), or not yours to review.")
-    for review in reviews:
-        try:
-            services.asset_review_decide(
-                asset=review.asset,
-                actor=request.user,
-                decision=form.cleaned_data["decision"],
-                comment=form.cleaned_data["comment"],
-                # Ticked once for the batch, recorded on each image's own decision.
-                checklist=form.cleaned_data["checklist"],
-            )
-            done += 1
-        except services.CropsNotSeenError as error:
-            # The queue shows no crops: approving needs the image's own page, which does.
-            refused.append(f"#{review.asset_id}: {error} Open it to check its crops, then approve it there.")
-        except services.ReviewError as error:
-            refused.append(f"#{review.asset_id}: {error}")
-    if done:
-        messages.success(request, f"{done} asset{'s' if done != 1 else ''} updated.")
-    for reason in refused:
-        messages.error(request, reason)
-    return redirect(f"{reverse('review:queue')}?{query}" if query else reverse("review:queue"))
+    return redirect(_queue_url(query))

@@ -9,15 +9,11 @@ from django.test import Client
 from PIL import Image
 
 from review import signoff
+from review.decisions import CropsNotSeenError, asset_review_decide, asset_review_submit
+from review.edits import asset_focal_point_set
+from review.errors import ReviewPermissionError
 from review.models import ReviewEvent, ReviewState
 from review.selectors import review_state_of
-from review.services import (
-    CropsNotSeenError,
-    ReviewPermissionError,
-    asset_focal_point_set,
-    asset_review_decide,
-    asset_review_submit,
-)
 from studio.services import api_token_create
 from tests.conftest import checklist_all
 
@@ -261,7 +257,7 @@ def test_a_bad_focal_point_is_refused_and_changes_nothing(client, asset, reviewe
 
 
 def test_the_service_refuses_half_a_point_or_out_of_range_values(asset, reviewer):
-    from review.services import ReviewError
+    from review.errors import ReviewError
 
     for x, y in [(0.5, None), (1.01, 0.5), (float("nan"), 0.5), (True, 0.5)]:
         with pytest.raises(ReviewError):
@@ -276,7 +272,7 @@ def test_setting_the_same_point_again_records_nothing(asset, reviewer):
 
 def test_a_point_moved_by_someone_else_meanwhile_is_a_conflict(asset, reviewer, second_reviewer):
     from generation.models import Asset
-    from review.services import ReviewConflictError
+    from review.errors import ReviewConflictError
 
     stale = Asset.objects.get(pk=asset.pk)
     asset_focal_point_set(asset=asset, actor=second_reviewer, x=0.3, y=0.3)

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.urls import reverse
 
-from review import services
+from review import decisions
+from review.errors import ReviewError
 from review.models import AssetReview, ChecklistItem, ReviewEvent, ReviewState
 from tests.conftest import checklist_all
 
@@ -80,7 +81,7 @@ def test_a_request_for_changes_keeps_partial_ticks(client, reviewer, asset):
 
 
 def test_rewording_a_point_later_leaves_the_record_as_it_read(reviewer, asset):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
+    decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
     ChecklistItem.objects.filter(label="Fits the brand").update(label="On brand (2027 guide)")
     event = ReviewEvent.objects.filter(asset=asset).last()
     assert event.details["checklist"][0]["label"] == "Fits the brand"
@@ -89,21 +90,21 @@ def test_rewording_a_point_later_leaves_the_record_as_it_read(reviewer, asset):
 def test_a_point_the_admin_disabled_meanwhile_is_refused_so_the_reviewer_reloads(reviewer, asset):
     ticks = checklist_all()
     ChecklistItem.objects.filter(pk=ticks[0]).update(enabled=False)
-    with pytest.raises(services.ReviewError, match="checklist changed"):
-        services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=ticks)
+    with pytest.raises(ReviewError, match="checklist changed"):
+        decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=ticks)
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
 
 
 def test_a_new_point_must_be_ticked_too(reviewer, asset):
     ticks = checklist_all()
     ChecklistItem.objects.create(label="Licensed fonts only", position=9)
-    with pytest.raises(services.ReviewChecklistError, match="Licensed fonts only"):
-        services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=ticks)
+    with pytest.raises(decisions.ReviewChecklistError, match="Licensed fonts only"):
+        decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=ticks)
 
 
 def test_a_service_approval_with_a_point_left_unticked_is_refused_and_records_nothing(reviewer, asset):
-    with pytest.raises(services.ReviewChecklistError, match=r"\(No anatomy artifacts\)"):
-        services.asset_review_decide(
+    with pytest.raises(decisions.ReviewChecklistError, match=r"\(No anatomy artifacts\)"):
+        decisions.asset_review_decide(
             asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()[:3]
         )
     review = AssetReview.objects.get(asset=asset)
@@ -112,8 +113,8 @@ def test_a_service_approval_with_a_point_left_unticked_is_refused_and_records_no
 
 
 def test_a_service_approval_with_no_ticks_is_refused_naming_every_point(reviewer, asset):
-    with pytest.raises(services.ReviewChecklistError) as refused:
-        services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    with pytest.raises(decisions.ReviewChecklistError) as refused:
+        decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
     assert str(refused.value) == (
         "Tick every checklist item before approving "
         "(Fits the brand, No garbled text, Product details right, No anatomy artifacts)."
@@ -124,13 +125,13 @@ def test_a_service_approval_with_no_ticks_is_refused_naming_every_point(reviewer
 
 def test_with_every_point_disabled_an_approval_needs_no_ticks(reviewer, asset):
     ChecklistItem.objects.update(enabled=False)
-    review = services.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
+    review = decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve")
     assert review.state == ReviewState.APPROVED
     assert ReviewEvent.objects.filter(asset=asset).last().details["checklist"] == []
 
 
 def test_a_rejection_without_ticks_records_every_point_unticked(reviewer, asset):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="reject", comment="Off brand.")
+    decisions.asset_review_decide(asset=asset, actor=reviewer, decision="reject", comment="Off brand.")
     event = ReviewEvent.objects.filter(asset=asset).last()
     assert event.to_state == ReviewState.REJECTED
     assert [(tick["label"], tick["ticked"]) for tick in event.details["checklist"]] == [
@@ -218,6 +219,7 @@ def test_an_api_approval_without_a_checklist_is_refused_and_changes_nothing(clie
     assert ReviewEvent.objects.filter(asset=asset).count() == 1
 
 
+@pytest.mark.django_db
 def test_the_api_schema_says_approving_needs_the_checklist(client):
     schema = client.get("/api/v1/openapi.json").json()
     description = schema["components"]["schemas"]["DecisionIn"]["properties"]["checklist"]["description"]

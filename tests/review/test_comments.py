@@ -6,10 +6,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from review import services
+from review import comments, decisions
+from review.errors import ReviewConflictError, ReviewPermissionError
 from review.models import Comment, ReviewEvent, ReviewState
-from review.roles import MARKETERS
 from review.signals import comment_posted
+from studio.roles import MARKETERS
 from tests.conftest import checklist_all
 
 HTMX = {"HX-Request": "true"}
@@ -122,8 +123,8 @@ def test_a_reply_cannot_carry_its_own_pin_or_answer_another_assets_comment(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         other = make_asset()
-    top = services.comment_create(asset=asset, author=marketer, body="Top")
-    elsewhere = services.comment_create(asset=other, author=marketer, body="Elsewhere")
+    top = comments.comment_create(asset=asset, author=marketer, body="Top")
+    elsewhere = comments.comment_create(asset=other, author=marketer, body="Elsewhere")
     client.force_login(marketer)
     assert _post(client, asset, body="Pinned reply", parent=top.pk, x="0.1", y="0.1").status_code == 400
     assert _post(client, asset, body="Cross reply", parent=elsewhere.pk).status_code == 400
@@ -164,8 +165,8 @@ def test_who_may_read_and_post_comments(client, request, asset, who, get_status,
 
 
 def test_the_service_refuses_an_author_who_cannot_see_the_asset(asset, other_marketer):
-    with pytest.raises(services.ReviewPermissionError):
-        services.comment_create(asset=asset, author=other_marketer, body="Sneaky")
+    with pytest.raises(ReviewPermissionError):
+        comments.comment_create(asset=asset, author=other_marketer, body="Sneaky")
     assert not Comment.objects.exists()
 
 
@@ -174,7 +175,7 @@ def test_a_decision_comment_joins_the_thread_linked_to_its_event(
     asset, reviewer, decision, posted, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="Too dark. ")
+        decisions.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="Too dark. ")
     event = ReviewEvent.objects.filter(asset=asset).last()
     [comment] = Comment.objects.filter(asset=asset)
     assert (comment.event, comment.author, comment.body) == (event, reviewer, "Too dark.")
@@ -182,16 +183,16 @@ def test_a_decision_comment_joins_the_thread_linked_to_its_event(
 
 
 def test_a_refused_decision_leaves_no_comment(asset, reviewer, second_reviewer):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="reject", comment="No")
-    with pytest.raises(services.ReviewConflictError):
-        services.asset_review_decide(
+    decisions.asset_review_decide(asset=asset, actor=reviewer, decision="reject", comment="No")
+    with pytest.raises(ReviewConflictError):
+        decisions.asset_review_decide(
             asset=asset, actor=second_reviewer, decision="request_changes", comment="Hm"
         )
     assert list(Comment.objects.values_list("body", flat=True)) == ["No"]
 
 
 def test_an_approval_without_words_adds_nothing_to_the_thread(asset, reviewer):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
+    decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
     assert not Comment.objects.exists()
 
 

@@ -36,7 +36,9 @@ def test_a_refinement_shows_the_edit_and_what_it_was_made_from(client, reviewer,
         source_asset=parent,
         status=GenerationRequest.Status.RUNNING,
     )
-    [child] = generation_request_complete(request=request, images=[Image.new("RGB", (96, 64))], seeds=[3])
+    [child] = generation_request_complete(
+        generation_request=request, images=[Image.new("RGB", (96, 64))], seeds=[3]
+    )
     client.force_login(reviewer)
 
     page = client.get(reverse("review:asset", args=[child.pk])).content.decode()

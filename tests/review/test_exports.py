@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation.models import Asset
+from review.decisions import asset_review_decide
 from review.models import ReviewEvent
-from review.roles import MARKETERS
-from review.services import asset_review_decide
+from studio.roles import MARKETERS
 from tests.conftest import checklist_all
 
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 from delivery.transformations import TransformationError, parse_delivery_path
 from generation.models import Asset
-from review.management.commands.import_images import _PUBLIC_ID
 from review.models import AssetReview, ReviewEvent, ReviewState
+from review.public_ids import PublicIdError, check_public_id
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -180,7 +180,12 @@ def test_the_public_id_rule_agrees_with_the_delivery_grammar(public_id):
         grammar_accepts = parsed.public_id == public_id
     except TransformationError:
         grammar_accepts = False
-    assert bool(_PUBLIC_ID.match(public_id)) == grammar_accepts
+    try:
+        check_public_id(public_id, folders=False)
+        rule_accepts = True
+    except PublicIdError:
+        rule_accepts = False
+    assert rule_accepts == grammar_accepts
 
 
 def test_a_public_id_needs_exactly_one_image_and_approve(tmp_path, admin_user):

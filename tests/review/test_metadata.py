@@ -10,10 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation.models import Asset
+from review.decisions import asset_review_decide
+from review.errors import ReviewPermissionError
 from review.metadata import MetadataInvalidError, asset_metadata_update
 from review.models import ReviewEvent, ReviewState
-from review.roles import MARKETERS
-from review.services import ReviewPermissionError, asset_review_decide
+from studio.roles import MARKETERS
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from PIL import Image
 
 from generation.models import GenerationRequest
 from generation.moderation import describe_flags
-from review import services
+from review import decisions
+from review.errors import ReviewConflictError, ReviewError, ReviewPermissionError
 from review.models import AssetReview, ReviewEvent, ReviewState
 from tests.conftest import checklist_all
 
@@ -94,7 +95,7 @@ def test_a_flagged_generation_enters_review_with_a_flagged_event(
     )
     with django_capture_on_commit_callbacks(execute=True):
         flagged_asset, clean_asset = generation_request_complete(
-            request=request,
+            generation_request=request,
             images=[Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")],
             seeds=[3, 4],
             image_flags=[CHECKER_FLAG, None],
@@ -123,8 +124,8 @@ def test_an_unflagged_asset_enters_review_with_its_submission_only(plain):
 
 
 def test_a_flagged_asset_cannot_be_approved_before_it_is_checked(flagged, reviewer):
-    with pytest.raises(services.ReviewError, match=r"^Flagged \(Competitor: .*\): mark it checked, safe"):
-        services.asset_review_decide(
+    with pytest.raises(ReviewError, match=r"^Flagged \(Competitor: .*\): mark it checked, safe"):
+        decisions.asset_review_decide(
             asset=flagged, actor=reviewer, decision="approve", checklist=checklist_all(), comment="fine"
         )
     review = AssetReview.objects.get(asset=flagged)
@@ -137,12 +138,12 @@ def test_a_flagged_asset_cannot_be_approved_before_it_is_checked(flagged, review
     [("request_changes", ReviewState.CHANGES_REQUESTED), ("reject", ReviewState.REJECTED)],
 )
 def test_a_flagged_asset_can_be_sent_back_or_rejected_without_a_check(flagged, reviewer, decision, state):
-    review = services.asset_review_decide(asset=flagged, actor=reviewer, decision=decision, comment="No.")
+    review = decisions.asset_review_decide(asset=flagged, actor=reviewer, decision=decision, comment="No.")
     assert review.state == state
 
 
 def test_a_reviewer_marks_it_checked_safe_and_then_approves(flagged, reviewer):
-    review = services.asset_review_mark_checked_safe(
+    review = decisions.asset_review_mark_checked_safe(
         asset=flagged, actor=reviewer, comment="  Our own can, not the rival's.  "
     )
     assert review.state == ReviewState.IN_REVIEW
@@ -152,7 +153,7 @@ def test_a_reviewer_marks_it_checked_safe_and_then_approves(flagged, reviewer):
     assert (event.actor, event.comment) == (reviewer, "Our own can, not the rival's.")
     assert (event.from_state, event.to_state) == (ReviewState.IN_REVIEW, ReviewState.IN_REVIEW)
 
-    review = services.asset_review_decide(
+    review = decisions.asset_review_decide(
         asset=flagged, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     assert review.state == ReviewState.APPROVED and review.public_id
@@ -160,20 +161,20 @@ def test_a_reviewer_marks_it_checked_safe_and_then_approves(flagged, reviewer):
 
 
 def test_checked_safe_needs_a_comment(flagged, reviewer):
-    with pytest.raises(services.ReviewError, match="comment"):
-        services.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="   ")
+    with pytest.raises(ReviewError, match="comment"):
+        decisions.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="   ")
     assert AssetReview.objects.get(asset=flagged).flag_checked_at is None
 
 
 def test_a_marketer_cannot_mark_an_asset_checked_safe(flagged, marketer):
-    with pytest.raises(services.ReviewPermissionError, match="Only reviewers"):
-        services.asset_review_mark_checked_safe(asset=flagged, actor=marketer, comment="looks fine to me")
+    with pytest.raises(ReviewPermissionError, match="Only reviewers"):
+        decisions.asset_review_mark_checked_safe(asset=flagged, actor=marketer, comment="looks fine to me")
 
 
 def test_the_creator_cannot_mark_their_own_flagged_asset_checked_safe(make_flagged, reviewer):
     own = make_flagged(user=reviewer)
-    with pytest.raises(services.ReviewPermissionError, match="generated yourself"):
-        services.asset_review_mark_checked_safe(asset=own, actor=reviewer, comment="trust me")
+    with pytest.raises(ReviewPermissionError, match="generated yourself"):
+        decisions.asset_review_mark_checked_safe(asset=own, actor=reviewer, comment="trust me")
     assert AssetReview.objects.get(asset=own).flag_checked_at is None
     assert ReviewEvent.Kind.CHECKED_SAFE not in _kinds(own)
 
@@ -181,9 +182,9 @@ def test_the_creator_cannot_mark_their_own_flagged_asset_checked_safe(make_flagg
 def test_self_approval_setting_lets_the_creator_check_their_own(make_flagged, reviewer, settings):
     settings.STUDIO_ALLOW_SELF_APPROVAL = True
     own = make_flagged(user=reviewer)
-    services.asset_review_mark_checked_safe(asset=own, actor=reviewer, comment="Checked it myself.")
+    decisions.asset_review_mark_checked_safe(asset=own, actor=reviewer, comment="Checked it myself.")
     assert (
-        services.asset_review_decide(
+        decisions.asset_review_decide(
             asset=own, actor=reviewer, decision="approve", checklist=checklist_all()
         ).state
         == "approved"
@@ -191,24 +192,24 @@ def test_self_approval_setting_lets_the_creator_check_their_own(make_flagged, re
 
 
 def test_an_asset_that_is_not_flagged_cannot_be_marked_checked_safe(plain, reviewer):
-    with pytest.raises(services.ReviewError, match="not flagged"):
-        services.asset_review_mark_checked_safe(asset=plain, actor=reviewer, comment="fine")
+    with pytest.raises(ReviewError, match="not flagged"):
+        decisions.asset_review_mark_checked_safe(asset=plain, actor=reviewer, comment="fine")
     assert _kinds(plain) == [ReviewEvent.Kind.DECISION]
 
 
 def test_a_second_checked_safe_is_refused(flagged, reviewer, second_reviewer):
-    services.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="Checked.")
-    with pytest.raises(services.ReviewConflictError, match="reviewer already marked it checked, safe"):
-        services.asset_review_mark_checked_safe(asset=flagged, actor=second_reviewer, comment="Me too.")
+    decisions.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="Checked.")
+    with pytest.raises(ReviewConflictError, match="reviewer already marked it checked, safe"):
+        decisions.asset_review_mark_checked_safe(asset=flagged, actor=second_reviewer, comment="Me too.")
     review = AssetReview.objects.get(asset=flagged)
     assert review.flag_checked_by == reviewer
     assert _kinds(flagged).count(ReviewEvent.Kind.CHECKED_SAFE) == 1
 
 
 def test_only_an_asset_in_review_can_be_marked_checked_safe(flagged, reviewer):
-    services.asset_review_decide(asset=flagged, actor=reviewer, decision="reject", comment="Off brand.")
-    with pytest.raises(services.ReviewConflictError, match="rejected"):
-        services.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="Checked.")
+    decisions.asset_review_decide(asset=flagged, actor=reviewer, decision="reject", comment="Off brand.")
+    with pytest.raises(ReviewConflictError, match="rejected"):
+        decisions.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="Checked.")
 
 
 def test_the_database_refuses_a_check_without_a_reviewer(flagged):
@@ -219,7 +220,7 @@ def test_the_database_refuses_a_check_without_a_reviewer(flagged):
 
 
 def test_moderation_events_are_immutable_in_the_database(flagged, reviewer):
-    services.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="Checked.")
+    decisions.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment="Checked.")
     table = connection.ops.quote_name(ReviewEvent._meta.db_table)
     for event in ReviewEvent.objects.filter(asset=flagged).exclude(kind=ReviewEvent.Kind.DECISION):
         with (
@@ -359,7 +360,7 @@ def test_lineage_thumbnails_blur_a_flagged_parent(
     )
     with django_capture_on_commit_callbacks(execute=True):
         [child] = generation_request_complete(
-            request=request, images=[Image.new("RGB", (96, 64), "green")], seeds=[7]
+            generation_request=request, images=[Image.new("RGB", (96, 64), "green")], seeds=[7]
         )
     client.force_login(reviewer)
     body = client.get(reverse("review:asset", args=[child.pk])).content.decode()
@@ -372,8 +373,8 @@ def test_lineage_thumbnails_blur_a_flagged_parent(
 
 
 def test_the_history_csv_lists_decisions_and_moderation_steps(client, flagged, reviewer, marketer):
-    services.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment='=HYPERLINK("x")')
-    services.asset_review_decide(
+    decisions.asset_review_mark_checked_safe(asset=flagged, actor=reviewer, comment='=HYPERLINK("x")')
+    decisions.asset_review_decide(
         asset=flagged, actor=reviewer, decision="approve", checklist=checklist_all(), comment="Good to go"
     )
     client.force_login(marketer)

@@ -8,8 +8,9 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
+from review.comments import comment_create
+from review.decisions import asset_review_decide, asset_review_revoke
 from review.models import ReviewEvent
-from review.services import asset_review_decide, asset_review_revoke, comment_create
 from studio.celery import app
 from studio.notifications import mentioned_usernames, notification_preference_update
 from studio.tasks import NOTIFICATION_MAX_RETRIES, send_notification

@@ -14,10 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation.models import Asset, GenerationRequest
-from review import services
+from review import decisions
 from review.models import AssetReview, Comment, ReviewEvent, ReviewState
-from review.roles import MARKETERS
 from review.selectors import QueueFilters, review_queue
+from studio.roles import MARKETERS
 from tests.conftest import checklist_all
 
 QUEUE = reverse("review:queue")
@@ -100,7 +100,7 @@ def test_the_queue_lists_waiting_assets_oldest_first_and_leaves_out_decided_ones
     newer = waiting(submitted_days_ago=1)
     older = waiting(submitted_days_ago=3)
     decided = waiting(submitted_days_ago=5)
-    services.asset_review_decide(asset=decided, actor=reviewer, decision="reject", comment="Too dark")
+    decisions.asset_review_decide(asset=decided, actor=reviewer, decision="reject", comment="Too dark")
     client.force_login(reviewer)
 
     response = _get(client)
@@ -190,10 +190,10 @@ def test_a_search_with_like_wildcards_matches_them_literally(client, waiting, re
 def test_counts_per_state_honour_the_other_filters(client, waiting, reviewer):
     summer = [waiting(campaign="Summer") for _ in range(3)]
     waiting(campaign="Winter")
-    services.asset_review_decide(
+    decisions.asset_review_decide(
         asset=summer[0], actor=reviewer, decision="approve", checklist=checklist_all()
     )
-    services.asset_review_decide(asset=summer[1], actor=reviewer, decision="reject", comment="Off brand")
+    decisions.asset_review_decide(asset=summer[1], actor=reviewer, decision="reject", comment="Off brand")
     client.force_login(reviewer)
 
     body = _get(client, campaign="Summer").content.decode()
@@ -208,7 +208,7 @@ def test_counts_per_state_honour_the_other_filters(client, waiting, reviewer):
 
 def test_a_state_tab_lists_the_assets_in_that_state(client, waiting, reviewer):
     approved, still_waiting = waiting(), waiting()
-    services.asset_review_decide(
+    decisions.asset_review_decide(
         asset=approved, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     client.force_login(reviewer)
@@ -344,7 +344,7 @@ def test_bulk_approval_decides_each_asset_and_reports_each_refusal(client, waiti
     plain, other_plain = waiting(), waiting()
     own = waiting(user=reviewer)
     gone = waiting()
-    services.asset_review_decide(asset=gone, actor=reviewer, decision="reject", comment="Blurry")
+    decisions.asset_review_decide(asset=gone, actor=reviewer, decision="reject", comment="Blurry")
     client.force_login(reviewer)
 
     response = client.post(

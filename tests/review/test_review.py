@@ -1,13 +1,13 @@
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 from django.urls import reverse
 
-from review import services
+from review import decisions
+from review.errors import ReviewConflictError, ReviewError
 from review.models import AssetReview, ReviewEvent, ReviewState
+from tests.concurrency import at_once
 from tests.conftest import checklist_all
 
 
@@ -30,7 +30,7 @@ def test_a_generated_image_lands_in_the_queue_submitted_by_its_creator(asset, ma
 
 
 def test_reviewer_approves_with_a_comment_and_the_asset_gets_a_public_id(asset, reviewer):
-    review = services.asset_review_decide(
+    review = decisions.asset_review_decide(
         asset=asset, actor=reviewer, decision="approve", checklist=checklist_all(), comment="Lovely"
     )
     assert review.state == ReviewState.APPROVED
@@ -42,8 +42,8 @@ def test_reviewer_approves_with_a_comment_and_the_asset_gets_a_public_id(asset, 
 
 
 def test_marketer_cannot_approve(asset, marketer):
-    with pytest.raises(services.ReviewError, match="Only reviewers"):
-        services.asset_review_decide(
+    with pytest.raises(ReviewError, match="Only reviewers"):
+        decisions.asset_review_decide(
             asset=asset, actor=marketer, decision="approve", checklist=checklist_all()
         )
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
@@ -52,8 +52,10 @@ def test_marketer_cannot_approve(asset, marketer):
 def test_reviewer_cannot_approve_own_generation(make_asset, reviewer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         own = make_asset(user=reviewer)
-    with pytest.raises(services.ReviewError, match="generated yourself"):
-        services.asset_review_decide(asset=own, actor=reviewer, decision="approve", checklist=checklist_all())
+    with pytest.raises(ReviewError, match="generated yourself"):
+        decisions.asset_review_decide(
+            asset=own, actor=reviewer, decision="approve", checklist=checklist_all()
+        )
 
 
 def test_self_approval_can_be_allowed_by_setting(
@@ -63,7 +65,7 @@ def test_self_approval_can_be_allowed_by_setting(
     with django_capture_on_commit_callbacks(execute=True):
         own = make_asset(user=reviewer)
     assert (
-        services.asset_review_decide(
+        decisions.asset_review_decide(
             asset=own, actor=reviewer, decision="approve", checklist=checklist_all()
         ).state
         == ReviewState.APPROVED
@@ -72,32 +74,32 @@ def test_self_approval_can_be_allowed_by_setting(
 
 @pytest.mark.parametrize("decision", ["reject", "request_changes"])
 def test_rejecting_or_requesting_changes_needs_a_comment(asset, reviewer, decision):
-    with pytest.raises(services.ReviewError, match="comment"):
-        services.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="  ")
+    with pytest.raises(ReviewError, match="comment"):
+        decisions.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="  ")
     assert ReviewEvent.objects.filter(asset=asset).count() == 1
 
 
 def test_a_second_decision_on_the_same_asset_is_refused(asset, reviewer, second_reviewer):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
-    with pytest.raises(services.ReviewConflictError):
-        services.asset_review_decide(asset=asset, actor=second_reviewer, decision="reject", comment="no")
+    decisions.asset_review_decide(asset=asset, actor=reviewer, decision="approve", checklist=checklist_all())
+    with pytest.raises(ReviewConflictError):
+        decisions.asset_review_decide(asset=asset, actor=second_reviewer, decision="reject", comment="no")
     assert AssetReview.objects.get(asset=asset).state == ReviewState.APPROVED
     assert ReviewEvent.objects.filter(asset=asset).count() == 2
 
 
 def test_changes_requested_can_be_resubmitted(asset, reviewer, marketer):
-    services.asset_review_decide(asset=asset, actor=reviewer, decision="request_changes", comment="Brighter")
-    assert services.asset_review_submit(asset=asset, actor=marketer).state == ReviewState.IN_REVIEW
+    decisions.asset_review_decide(asset=asset, actor=reviewer, decision="request_changes", comment="Brighter")
+    assert decisions.asset_review_submit(asset=asset, actor=marketer).state == ReviewState.IN_REVIEW
 
 
 def test_revoking_an_approval_takes_the_public_id_out_of_delivery(asset, reviewer):
     from review.selectors import approved_asset_by_public_id
 
-    review = services.asset_review_decide(
+    review = decisions.asset_review_decide(
         asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     assert approved_asset_by_public_id(public_id=review.public_id) == asset
-    services.asset_review_revoke(asset=asset, actor=reviewer, comment="Licence expired")
+    decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="Licence expired")
     assert approved_asset_by_public_id(public_id=review.public_id) is None
     assert AssetReview.objects.get(asset=asset).public_id == review.public_id, "public ids are never reused"
 
@@ -259,32 +261,20 @@ def test_two_reviewers_at_once_on_postgresql_make_one_decision(make_asset, revie
     assert connection.vendor == "postgresql"
     asset = make_asset()  # autocommit: on_commit ran at once, so it is in review
     assert AssetReview.objects.get(asset=asset).state == ReviewState.IN_REVIEW
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
     ticks = checklist_all()
 
-    def decide(actor, decision: str) -> None:
-        barrier.wait()
+    def decide(actor, decision: str) -> str:
         try:
-            services.asset_review_decide(
+            decisions.asset_review_decide(
                 asset=asset, actor=actor, decision=decision, comment="looked at it", checklist=ticks
             )
-            outcomes.append(decision)
-        except services.ReviewConflictError:
-            outcomes.append("conflict")
-        finally:
-            connection.close()
+        except ReviewConflictError:
+            return "conflict"
+        return decision
 
-    threads = [
-        threading.Thread(target=decide, args=(reviewer, "approve")),
-        threading.Thread(target=decide, args=(second_reviewer, "reject")),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(lambda: decide(reviewer, "approve"), lambda: decide(second_reviewer, "reject"))
     assert outcomes.count("conflict") == 1
     [winner] = [outcome for outcome in outcomes if outcome != "conflict"]
     [decision] = ReviewEvent.objects.filter(asset=asset, from_state=ReviewState.IN_REVIEW)
-    assert decision.to_state == services.DECISIONS[winner]
-    assert AssetReview.objects.get(asset=asset).state == services.DECISIONS[winner]
+    assert decision.to_state == decisions.DECISIONS[winner]
+    assert AssetReview.objects.get(asset=asset).state == decisions.DECISIONS[winner]

@@ -4,7 +4,6 @@ they name."""
 
 import dataclasses
 import io
-import threading
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,9 +15,11 @@ from PIL import Image
 from delivery import services as delivery_services
 from delivery.models import Variant
 from generation.models import Asset
-from review import services
+from review import comments, decisions
+from review.errors import ReviewConflictError, ReviewError
 from review.models import AssetReview, Comment, PublicIdVersion, ReviewEvent, ReviewState
-from review.roles import MARKETERS
+from studio.roles import MARKETERS
+from tests.concurrency import at_once
 from tests.conftest import checklist_all
 
 RED, BLUE = (200, 40, 40), (40, 40, 200)
@@ -58,7 +59,7 @@ def other_marketer(marketer):
 
 def _take_over(revision, reviewer, capture):
     with capture(execute=True):
-        return services.asset_review_decide(
+        return decisions.asset_review_decide(
             asset=revision, actor=reviewer, decision="approve", checklist=checklist_all(), take_over=True
         )
 
@@ -135,7 +136,7 @@ def test_revoking_the_replaced_version_ends_its_versioned_urls_only(
     _take_over(revision, reviewer, django_capture_on_commit_callbacks)
     assert client.get(_url(f"t_preview/v1/{public_id}.jpg")).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        services.asset_review_revoke(asset=original, actor=reviewer, comment="Old packaging")
+        decisions.asset_review_revoke(asset=original, actor=reviewer, comment="Old packaging")
     assert not Variant.objects.filter(asset=original).exists()
     assert client.get(_url(f"t_preview/v1/{public_id}.jpg")).status_code == 404
     assert _near(_colour(client.get(_url(f"t_preview/{public_id}.jpg"))), BLUE)
@@ -147,14 +148,14 @@ def test_revoking_the_current_version_ends_its_urls(
     _, public_id = approved
     _take_over(revision, reviewer, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        services.asset_review_revoke(asset=revision, actor=reviewer, comment="Pulled")
+        decisions.asset_review_revoke(asset=revision, actor=reviewer, comment="Pulled")
     assert client.get(_url(f"t_preview/{public_id}.jpg")).status_code == 404
     assert client.get(_url(f"t_preview/v2/{public_id}.jpg")).status_code == 404
 
 
 def test_a_plain_approval_of_a_revision_gets_its_own_public_id(approved, revision, reviewer):
     original, public_id = approved
-    review = services.asset_review_decide(
+    review = decisions.asset_review_decide(
         asset=revision, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     assert review.public_id and review.public_id != public_id
@@ -164,11 +165,11 @@ def test_a_plain_approval_of_a_revision_gets_its_own_public_id(approved, revisio
 
 def test_approving_twice_takes_over_once(approved, revision, reviewer, second_reviewer):
     _original, public_id = approved
-    services.asset_review_decide(
+    decisions.asset_review_decide(
         asset=revision, actor=reviewer, decision="approve", checklist=checklist_all(), take_over=True
     )
-    with pytest.raises(services.ReviewConflictError):
-        services.asset_review_decide(
+    with pytest.raises(ReviewConflictError):
+        decisions.asset_review_decide(
             asset=revision,
             actor=second_reviewer,
             decision="approve",
@@ -187,11 +188,11 @@ def test_a_second_revision_cannot_take_over_what_the_first_took(
         rival = make_asset(size=(256, 192))
     Asset.objects.filter(pk=rival.pk).update(revision_of=original)
     rival.refresh_from_db()
-    services.asset_review_decide(
+    decisions.asset_review_decide(
         asset=revision, actor=reviewer, decision="approve", checklist=checklist_all(), take_over=True
     )
-    with pytest.raises(services.ReviewConflictError, match="no approved version"):
-        services.asset_review_decide(
+    with pytest.raises(ReviewConflictError, match="no approved version"):
+        decisions.asset_review_decide(
             asset=rival, actor=reviewer, decision="approve", checklist=checklist_all(), take_over=True
         )
     assert AssetReview.objects.get(asset=rival).state == ReviewState.IN_REVIEW
@@ -202,12 +203,12 @@ def test_a_revision_of_a_sent_back_revision_still_replaces_the_approved_original
     approved, revision, reviewer, make_asset, django_capture_on_commit_callbacks
 ):
     original, public_id = approved
-    services.asset_review_decide(asset=revision, actor=reviewer, decision="request_changes", comment="Bluer")
+    decisions.asset_review_decide(asset=revision, actor=reviewer, decision="request_changes", comment="Bluer")
     with django_capture_on_commit_callbacks(execute=True):
         second = make_asset(size=(256, 192))
     Asset.objects.filter(pk=second.pk).update(revision_of=revision)
     second.refresh_from_db()
-    review = services.asset_review_decide(
+    review = decisions.asset_review_decide(
         asset=second, actor=reviewer, decision="approve", checklist=checklist_all(), take_over=True
     )
     assert review.public_id == public_id
@@ -215,8 +216,8 @@ def test_a_revision_of_a_sent_back_revision_still_replaces_the_approved_original
 
 
 def test_only_an_approval_takes_over(approved, revision, reviewer):
-    with pytest.raises(services.ReviewError, match="Only an approval"):
-        services.asset_review_decide(
+    with pytest.raises(ReviewError, match="Only an approval"):
+        decisions.asset_review_decide(
             asset=revision, actor=reviewer, decision="reject", comment="No", take_over=True
         )
     assert AssetReview.objects.get(asset=revision).state == ReviewState.IN_REVIEW
@@ -226,7 +227,7 @@ def test_the_review_page_compares_the_revision_and_offers_the_take_over(
     client, approved, revision, reviewer, marketer
 ):
     original, public_id = approved
-    services.comment_create(asset=original, author=marketer, body="Earlier note", x=0.3, y=0.6)
+    comments.comment_create(asset=original, author=marketer, body="Earlier note", x=0.3, y=0.6)
     client.force_login(reviewer)
     html = client.get(reverse("review:asset", args=[revision.pk])).content.decode()
     assert "data-compare-modes" in html and 'data-compare-mode="slider"' in html
@@ -306,7 +307,7 @@ def test_two_takeovers_at_once_on_postgresql_move_the_public_id_once(
 ):
     assert connection.vendor == "postgresql"
     original = make_asset(size=(256, 192))
-    public_id = services.asset_review_decide(
+    public_id = decisions.asset_review_decide(
         asset=original, actor=reviewer, decision="approve", checklist=checklist_all()
     ).public_id
     rivals = []
@@ -315,29 +316,17 @@ def test_two_takeovers_at_once_on_postgresql_move_the_public_id_once(
         Asset.objects.filter(pk=rival.pk).update(revision_of=original)
         rival.refresh_from_db()
         rivals.append(rival)
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def take_over(asset, actor) -> None:
-        barrier.wait()
+    def take_over(asset, actor) -> str:
         try:
-            services.asset_review_decide(
+            decisions.asset_review_decide(
                 asset=asset, actor=actor, decision="approve", checklist=checklist_all(), take_over=True
             )
-            outcomes.append("took")
-        except services.ReviewConflictError:
-            outcomes.append("conflict")
-        finally:
-            connection.close()
+        except ReviewConflictError:
+            return "conflict"
+        return "took"
 
-    threads = [
-        threading.Thread(target=take_over, args=(rivals[0], reviewer)),
-        threading.Thread(target=take_over, args=(rivals[1], second_reviewer)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(lambda: take_over(rivals[0], reviewer), lambda: take_over(rivals[1], second_reviewer))
     assert sorted(outcomes) == ["conflict", "took"]
     versions = PublicIdVersion.objects.filter(public_id=public_id).values_list("version", flat=True)
     assert list(versions) == [1, 2]
@@ -358,16 +347,15 @@ def _finish(generation_request, colour, capture) -> Asset:
     generation_request.refresh_from_db()
     image = Image.new("RGB", (generation_request.width, generation_request.height), colour)
     with capture(execute=True):
-        [made] = generation_request_complete(request=generation_request, images=[image], seeds=[0])
+        [made] = generation_request_complete(generation_request=generation_request, images=[image], seeds=[0])
     return made
 
 
 def test_an_approved_asset_is_revised_into_a_new_version_that_takes_over_its_public_id(
-    client, approved, marketer, reviewer, monkeypatch, django_capture_on_commit_callbacks
+    client, approved, marketer, reviewer, no_enqueue, django_capture_on_commit_callbacks
 ):
     from generation.models import GenerationRequest
 
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
     original, public_id = approved
     unversioned = _url(f"t_preview/{public_id}.jpg")
     client.force_login(marketer)
@@ -421,9 +409,11 @@ def test_a_new_version_answers_no_change_request_that_was_answered_before_the_ap
     client, make_asset, marketer, reviewer, channel_presets, django_capture_on_commit_callbacks
 ):
     original = make_asset(size=(256, 192))
-    services.asset_review_decide(asset=original, actor=reviewer, decision="request_changes", comment="Redder")
-    services.asset_review_submit(asset=original, actor=marketer, comment="Redder now.")
-    services.asset_review_decide(
+    decisions.asset_review_decide(
+        asset=original, actor=reviewer, decision="request_changes", comment="Redder"
+    )
+    decisions.asset_review_submit(asset=original, actor=marketer, comment="Redder now.")
+    decisions.asset_review_decide(
         asset=original, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     with django_capture_on_commit_callbacks(execute=True):
@@ -440,7 +430,7 @@ def test_a_new_version_answers_no_change_request_that_was_answered_before_the_ap
 def test_only_an_approved_or_sent_back_asset_can_be_revised(client, make_asset, marketer, reviewer, decision):
     asset = make_asset()
     if decision:
-        services.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="Off brand")
+        decisions.asset_review_decide(asset=asset, actor=reviewer, decision=decision, comment="Off brand")
     client.force_login(marketer)
     response = client.get(reverse("review:revise", args=[asset.pk]))
     assert response.status_code == 403

@@ -107,7 +107,7 @@ def test_the_database_refuses_licensed_without_a_licensor(make_asset):
 
 
 def test_uploads_default_to_owned_and_generated_images_to_generated(make_asset, marketer):
-    from generation.imports import asset_import
+    from generation.asset_imports import asset_import
     from tests.conftest import png_bytes
 
     assert make_asset().rights_source == "generated"
@@ -182,7 +182,7 @@ def test_the_sweep_leaves_live_and_unapproved_assets_alone(approved, make_asset)
     assert rights_sweep()["closed"] == 0
 
 
-def test_rights_sweep_command(approved):
+def test_the_rights_sweep_command_handles_assets_whose_rights_expired(approved):
     asset, _public_id = approved
     _set_window(asset, expires=timezone.now() - timedelta(seconds=1))
     call_command("rights_sweep")

@@ -1,25 +1,18 @@
 """``python manage.py import_images PATH... [--approve] [--public-id ID] [--campaign NAME] [--user NAME]``.
 
-Lives in review, not generation, because ``--approve`` records a review decision and generation must not
-import review. The file handling itself is generation's ``asset_import``.
+The work is review.asset_imports.image_import: generation stores each file, review approves it with
+--approve. This command finds the files and the user and reports on each file.
 """
 
-import re
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import IntegrityError
 
-from generation.imports import ImageImportError, asset_import
-from review import services as review_services
-from review.models import AssetReview
-
-PUBLIC_ID_MAX_LENGTH = AssetReview._meta.get_field("public_id").max_length
-# The delivery grammar's public-id segment rule (delivery.transformations), restated because review may not
-# import delivery. One segment only: without a version component a folder would read as a transformation.
-_PUBLIC_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{PUBLIC_ID_MAX_LENGTH}}}\Z")
+from generation.asset_imports import ImageImportError
+from review.asset_imports import ImportedImage, ImportNotApprovedError, image_import, import_approval_check
+from review.errors import ReviewError, ReviewPermissionError
 
 
 class Command(BaseCommand):
@@ -41,42 +34,52 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         files = _expand(options["paths"])
+        approve: bool = options["approve"]
         public_id: str | None = options["public_id"]
-        if public_id is not None:
-            if not options["approve"]:
-                raise CommandError("--public-id is assigned on approval: add --approve.")
-            if len(files) != 1:
-                raise CommandError(f"--public-id names one image, but {len(files)} files were given.")
-            _check_public_id(public_id)
+        if public_id is not None and not approve:
+            raise CommandError("--public-id is assigned on approval: add --approve.")
+        if public_id is not None and len(files) != 1:
+            raise CommandError(f"--public-id names one image, but {len(files)} files were given.")
         user = _user(options["user"])
-        if options["approve"] and not user.has_perm("review.decide_assetreview"):
-            raise CommandError(f"{user.get_username()} may not approve images: pass a reviewer with --user.")
+        if approve:
+            _check_approval(user, public_id)
 
         refused: list[str] = []
         for path in files:
             try:
-                asset = asset_import(
-                    data=path.read_bytes(), filename=path.name, user=user, campaign=options["campaign"]
+                imported = image_import(
+                    data=path.read_bytes(),
+                    filename=path.name,
+                    user=user,
+                    campaign=options["campaign"],
+                    approve=approve,
+                    public_id=public_id,
                 )
-            except (ImageImportError, OSError) as error:
-                refused.append(str(error) if isinstance(error, ImageImportError) else f"{path}: {error}")
-                self.stderr.write(f"refused {refused[-1]}")
+            except (ImageImportError, ImportNotApprovedError, OSError) as error:
+                # An ImageImportError's message names the file already.
+                reason = str(error) if isinstance(error, ImageImportError) else f"{path}: {error}"
+                refused.append(reason)
+                self.stderr.write(f"refused {reason}")
                 continue
-            line = f"imported {path} as asset {asset.pk} ({asset.width}x{asset.height} {asset.format})"
-            if options["approve"]:
-                try:
-                    review = review_services.asset_review_approve_import(
-                        asset=asset, actor=user, public_id=public_id
-                    )
-                except (review_services.ReviewError, IntegrityError) as error:
-                    refused.append(f"{path}: imported as asset {asset.pk} but not approved: {error}")
-                    self.stderr.write(refused[-1])
-                    continue
-                line += f", approved as {review.public_id}"
             if options["verbosity"] >= 1:
-                self.stdout.write(line)
+                self.stdout.write(_report(path, imported))
         if refused:
             raise CommandError(f"{len(refused)} of {len(files)} file(s) not imported: " + "; ".join(refused))
+
+
+def _report(path: Path, imported: ImportedImage) -> str:
+    asset = imported.asset
+    line = f"imported {path} as asset {asset.pk} ({asset.width}x{asset.height} {asset.format})"
+    return line + (f", approved as {imported.approved_as}" if imported.approved_as else "")
+
+
+def _check_approval(user: User, public_id: str | None) -> None:
+    try:
+        import_approval_check(actor=user, public_id=public_id)
+    except ReviewPermissionError as error:
+        raise CommandError(f"{error} Pass a reviewer with --user.") from None
+    except ReviewError as error:
+        raise CommandError(str(error)) from None
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -94,17 +97,7 @@ def _expand(paths: list[str]) -> list[Path]:
     return files
 
 
-def _check_public_id(public_id: str) -> None:
-    if not _PUBLIC_ID.match(public_id):
-        raise CommandError(
-            f"Invalid public id {public_id!r}: use letters, digits, '_' and '-' "
-            f"(1-{PUBLIC_ID_MAX_LENGTH} characters, no folders or extension)."
-        )
-    if AssetReview.objects.filter(public_id=public_id).exists():
-        raise CommandError(f"The public id {public_id!r} is already taken by another asset.")
-
-
-def _user(username: str | None) -> AbstractBaseUser:
+def _user(username: str | None) -> User:
     users = get_user_model().objects
     if username:
         user = users.filter(**{users.model.USERNAME_FIELD: username}).first()

@@ -3,6 +3,7 @@
 Runs after each app's post_migrate (permissions appear app by app), so it skips what does not exist yet.
 """
 
+from django.apps import AppConfig
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
@@ -29,6 +30,10 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "review.view_reviewevent",
     ],
 }
+
+
+def sync_groups_after_migrate(sender: AppConfig, **kwargs: object) -> None:
+    sync_groups()
 
 
 def sync_groups() -> None:

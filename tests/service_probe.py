@@ -1,7 +1,7 @@
 """Whether the real services this test pass needs are configured and reachable.
 
-Run as ``python -m tests.services`` it probes PostgreSQL and Redis on 127.0.0.1 and exits non-zero with the
-reason when either is down; `make test` uses that to decide how to run its second pass.
+Run as ``python -m tests.service_probe`` it probes PostgreSQL and Redis on 127.0.0.1 and exits non-zero with
+the reason when either is down; `make test` uses that to decide how to run its second pass.
 """
 
 import os
