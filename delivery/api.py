@@ -10,12 +10,12 @@ from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from delivery import crops
+from delivery import crops, selectors
 from delivery.models import NamedPreset
-from delivery.services import RenderCapacityError, preset_map
-from delivery.templatetags.delivery_tags import picture_html, responsive_image_html
+from delivery.responsive import picture_html, responsive_image_html
+from delivery.services import RenderCapacityError
 from delivery.transformations import TransformationError
-from delivery.urls_builder import variant_path, variant_url
+from delivery.urls_builder import serve_url, variant_path, variant_url
 from generation.views import get_visible_asset
 from review import selectors as review_selectors
 from review import signoff
@@ -91,7 +91,7 @@ def _approved(request: HttpRequest, asset_id: int):
 @router.get("/presets", response=list[PresetOut], summary="List channel presets", **scoped("read"))
 def list_presets(request: HttpRequest) -> list[dict]:
     """The named presets (t_<name>) admins keep: a channel's crop, size and format, and its srcset widths."""
-    return [_preset_out(preset) for preset in NamedPreset.objects.all()]
+    return [_preset_out(preset) for preset in selectors.named_presets()]
 
 
 class DeliveryUrlQuery(Schema):
@@ -115,23 +115,20 @@ def delivery_url(request: HttpRequest, asset_id: int, query: Query[DeliveryUrlQu
     """A URL for any transformation of an approved asset: signed, unless it uses one named preset at most
     (and `sign` is not set); with `expires_in`, it stops working after that many seconds."""
     _asset, public_id = _approved(request, asset_id)
-    options = {
-        "ext": query.ext or None,
-        "presets": preset_map(),
-        "sign": query.sign,
-        "expires": timezone.now() + timedelta(seconds=query.expires_in) if query.expires_in else None,
-    }
+    expires = timezone.now() + timedelta(seconds=query.expires_in) if query.expires_in else None
     try:
-        path = variant_path(public_id, query.transformation, **options)
+        path = variant_path(
+            public_id, query.transformation, ext=query.ext or None, sign=query.sign, expires=expires
+        )
     except TransformationError as error:
         raise validation_problem(str(error), "transformation", "query") from None
     return {
         "public_id": public_id,
         "transformation": query.transformation.strip("/"),
-        "url": variant_url(public_id, query.transformation, request=request, **options),
+        "url": serve_url(path, request=request),
         "path": path,
         "signed": path.startswith("s--"),
-        "expires_at": options["expires"],
+        "expires_at": expires,
     }
 
 
@@ -142,7 +139,7 @@ def snippets(request: HttpRequest, asset_id: int, preset: str | None = None, alt
     """Copy-ready `<img srcset>` and `<picture>` markup per channel preset (or the one named), as the asset
     page's embed panel shows it. `alt` defaults to the asset's alt text (its title when that is empty)."""
     asset, public_id = _approved(request, asset_id)
-    named = list(NamedPreset.objects.all())
+    named = selectors.named_presets()
     if preset is not None and preset not in {item.name for item in named}:
         raise not_found("preset")
     presets = {item.name: item.transformation for item in named}

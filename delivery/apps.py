@@ -2,9 +2,7 @@ from django.apps import AppConfig
 
 
 def _purge_on_unapproval(sender, asset, from_state, to_state, **kwargs) -> None:
-    from delivery import purge
-    from delivery.models import NamedPreset, Variant
-    from delivery.services import variants_purge
+    from delivery.services import variants_purge_with_cdn
     from review.models import ReviewState
     from review.selectors import public_id_of
 
@@ -12,22 +10,13 @@ def _purge_on_unapproval(sender, asset, from_state, to_state, **kwargs) -> None:
     # for its versioned URLs); replaced -> revoked ends those.
     if from_state in (ReviewState.APPROVED, ReviewState.REPLACED) and to_state != from_state:
         # A replaced asset has handed its public id on; the URLs it was served under still name it.
-        public_id = public_id_of(asset=asset)
-        variant_keys = list(Variant.objects.filter(asset=asset).values_list("transformation", "format"))
-        variants_purge(asset=asset)
-        if public_id:
-            paths = purge.asset_paths(
-                public_id=public_id,
-                variant_keys=variant_keys,
-                presets=NamedPreset.objects.values_list("name", flat=True),
-            )
-            purge.purge_asset_on_commit(asset_id=asset.pk, paths=paths)
+        variants_purge_with_cdn(asset=asset, public_id=public_id_of(asset=asset))
 
 
 def _channel_presets() -> list[tuple[str, str]]:
-    from delivery.models import NamedPreset
+    from delivery import selectors
 
-    return list(NamedPreset.objects.values_list("name", "label"))
+    return [(preset.name, preset.label) for preset in selectors.named_presets()]
 
 
 class DeliveryConfig(AppConfig):
@@ -41,13 +30,13 @@ class DeliveryConfig(AppConfig):
         from delivery.checks import check_allowed_transformations, check_cdn_purge, check_delivery_limits
         from delivery.panels import embed_panel
         from delivery.rights import start_sweeper as start_rights_sweeper
-        from review.channels import register_channel_source
+        from generation.channels import register_channel_source
         from review.panels import register_asset_panel
         from review.signals import asset_review_changed
 
         asset_review_changed.connect(_purge_on_unapproval, dispatch_uid="delivery-purge-on-unapproval")
         register_asset_panel(embed_panel)
-        # Review's metadata form offers the channel presets as destination channels.
+        # The generate form and review's metadata form offer the channel presets as destination channels.
         register_channel_source(_channel_presets)
         # Each worker's main process sweeps for assets whose usage window closed (delivery/rights.py).
         worker_ready.connect(start_rights_sweeper, dispatch_uid="delivery-rights-sweeper", weak=False)

@@ -15,17 +15,17 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from delivery import rendering
-from delivery.services import preset_map, render_limits
+from delivery import geometry
+from delivery.selectors import preset_map
+from delivery.services import render_limits
 from delivery.transformations import (
     CROP_MODES,
     EFFECTS,
     GRAVITIES,
-    TransformationError,
     check_size_limits,
     parse_transformation,
 )
-from delivery.urls_builder import variant_path, variant_url
+from delivery.urls_builder import serve_url, variant_path, variant_url
 
 CROP_CHOICES = [
     ("", "No resize"),
@@ -110,7 +110,7 @@ class VariantForm(forms.Form):
     )
 
     def clean(self) -> dict:
-        data = super().clean()
+        data = self.cleaned_data
         for name in ("width", "height"):
             value = (data.get(name) or "").strip()
             if any(ch in value for ch in ",/"):
@@ -181,24 +181,17 @@ def build_variant(
     presets = preset_map()
     # The same builder as GET /api/v1/assets/{id}/delivery-url: one path for the UI and the API.
     path = variant_path(public_id, transformation, ext=ext, presets=presets, sign=True)
-    url = variant_url(public_id, transformation, ext=ext, presets=presets, sign=True, request=request)
-    preview_url = variant_url(public_id, transformation, ext=ext, presets=presets, sign=True)
-    assert url.endswith(path)
     chain = parse_transformation(transformation, presets=presets) if transformation else ()
     limits = render_limits()
     check_size_limits(
         chain, max_width=limits.max_width, max_height=limits.max_height, max_pixels=limits.max_pixels
     )
-    size = rendering.planned_size(chain, *source_size)
-    if size[0] > limits.max_width or size[1] > limits.max_height or size[0] * size[1] > limits.max_pixels:
-        raise TransformationError(
-            f"the result would be {size[0]}x{size[1]} pixels; the limits are {limits.max_width} wide, "
-            f"{limits.max_height} high and {limits.max_pixels} pixels in all"
-        )
+    geometry.check_output_limits(geometry.plan(chain, *source_size), source_size, limits)
+    size = geometry.planned_size(chain, *source_size)
     return Variant(
         transformation=transformation,
-        url=url,
-        preview_url=preview_url,
+        url=serve_url(path, request=request),
+        preview_url=serve_url(path),
         snippet=_snippet(
             request,
             public_id,
@@ -210,7 +203,7 @@ def build_variant(
         ),
         size=size,
         source_size=source_size,
-        upscale=rendering.planned_upscale(chain, *source_size),
+        upscale=geometry.planned_upscale(chain, *source_size),
     )
 
 

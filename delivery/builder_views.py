@@ -3,20 +3,23 @@ components for an approved asset, with a live preview (htmx) and copy-ready sign
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from delivery.builder import VariantForm, build_variant
 from delivery.transformations import TransformationError
 from generation.views import get_visible_asset
 from review import selectors as review_selectors
 from review.models import ReviewState
+from studio.http import HtmxHttpRequest
 
 
 @login_required
 @require_GET
-def variant_builder(request: HttpRequest, asset_id: int) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def variant_builder(request: HtmxHttpRequest, asset_id: int) -> HttpResponse:
     """The page (GET), or with ``HX-Request`` only its result fragment: the preview, the signed URL, the
     snippet, the planned size and an upscale warning, or the grammar's reason in their place."""
     if not request.user.has_perm("generation.view_asset"):
@@ -48,10 +51,10 @@ def variant_builder(request: HttpRequest, asset_id: int) -> HttpResponse:
             context["error"] = str(error)
     else:
         context["error"] = " ".join(
-            f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(errors)}"
+            f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(map(str, errors))}"
             for name, errors in form.errors.items()
         )
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         # htmx swaps 2xx only: a bad choice is the fragment with the reason, in place of the preview.
         return render(request, "delivery/variant_builder.html#result", context)
     return render(request, "delivery/variant_builder.html", context, status=400 if context["error"] else 200)

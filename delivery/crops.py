@@ -7,9 +7,8 @@ Registered with ``review.signoff`` at startup; review never imports this module.
 import hashlib
 import logging
 
-from delivery import purge, services
-from delivery.models import NamedPreset, Variant
-from delivery.rendering import planned_size, planned_upscale
+from delivery import selectors, services
+from delivery.geometry import planned_size, planned_upscale
 from delivery.transformations import DeliveryRequest, TransformationError, parse_delivery_path
 from generation.models import Asset
 from review import selectors as review_selectors
@@ -28,7 +27,7 @@ def _channel_request(channel: str, *, public_id: str, presets: dict[str, str]) -
 
 def plan_channel_crops(asset: Asset) -> list[ChannelCrop]:
     """One ``ChannelCrop`` per destination channel of ``asset``, computed from sizes alone (no pixels)."""
-    named = {preset.name: preset for preset in NamedPreset.objects.all()}
+    named = {preset.name: preset for preset in selectors.named_presets()}
     presets = {name: preset.transformation for name, preset in named.items()}
     focal = services.asset_focal_point(asset)
     crops = []
@@ -85,7 +84,7 @@ def channel_crop_image(*, asset: Asset, channel: str) -> tuple[bytes, str]:
     ``TransformationError`` (not a channel preset, or over the limits) and the render errors of
     ``delivery.services``.
     """
-    presets = services.preset_map()
+    presets = selectors.preset_map()
     if channel not in presets:
         raise TransformationError(f"there is no channel preset named {channel!r}")
     review = review_selectors.review_state_of(asset=asset)
@@ -109,13 +108,6 @@ def purge_on_focal_point_change(sender, asset: Asset, **kwargs) -> None:
     New requests already miss the old crops (the focal point is part of a variant's key); this frees their
     storage, and the CDN purge stops caches in front of Studio serving them.
     """
-    variant_keys = list(Variant.objects.filter(asset=asset).values_list("transformation", "format"))
-    services.variants_purge(asset=asset)
     review = review_selectors.review_state_of(asset=asset)
-    if review is not None and review.state == ReviewState.APPROVED and review.public_id:
-        paths = purge.asset_paths(
-            public_id=review.public_id,
-            variant_keys=variant_keys,
-            presets=NamedPreset.objects.values_list("name", flat=True),
-        )
-        purge.purge_asset_on_commit(asset_id=asset.pk, paths=paths)
+    public_id = review.public_id if review is not None and review.state == ReviewState.APPROVED else None
+    services.variants_purge_with_cdn(asset=asset, public_id=public_id)

@@ -14,10 +14,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Sum
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from delivery import services
+from delivery import selectors, services
 from delivery.rights import rights_payload
 from delivery.transformations import TransformationError, parse_delivery_path
 from delivery.urls_builder import variant_url
@@ -68,7 +69,7 @@ def campaign_zip_write(
 ) -> ExportResult:
     """Write the ZIP for ``assets`` (already limited) to ``out``. Raises ``services.RenderCapacityError`` when
     the renderer stays busy."""
-    presets = services.preset_map()
+    presets = selectors.preset_map()
     now = timezone.now()
     result = ExportResult()
     entries = []
@@ -154,7 +155,7 @@ def _plain(status: int, text: str, **headers: str) -> HttpResponse:
 @login_required
 @permission_required("generation.view_asset", raise_exception=True)
 @require_GET
-def campaign_zip(request: HttpRequest) -> HttpResponse:
+def campaign_zip(request: HttpRequest) -> HttpResponseBase:
     """GET ?campaign=<name>: the ZIP of that campaign's approved assets this user may see."""
     campaign = request.GET.get("campaign", "").strip()
     if not campaign or len(campaign) > 200:

@@ -15,8 +15,8 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
-from delivery import purge
-from delivery.models import BrandKit, NamedPreset, Variant
+from delivery import purge, selectors
+from delivery.models import BrandKit, Variant
 from delivery.overlays import BrandValues, overlay_public_ids, substitute_brand, uses_brand
 from delivery.transformations import DeliveryRequest
 from generation import selectors as generation_selectors
@@ -122,7 +122,7 @@ def overlaying_variants_purge(*, asset: Asset) -> int:
     keys_by_asset: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for variant in dependents:
         keys_by_asset[variant.asset_id].append((variant.transformation, variant.format))
-    presets = list(NamedPreset.objects.values_list("name", flat=True))
+    presets = selectors.preset_names()
     for base in Asset.objects.filter(pk__in=keys_by_asset):
         review = review_selectors.review_state_of(asset=base)
         paths = []

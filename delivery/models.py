@@ -181,7 +181,7 @@ class BrandKit(models.Model):
 
         self.primary_colour = self.primary_colour.lower()
         self.secondary_colour = self.secondary_colour.lower()
-        if self.logo_id is not None:
+        if self.logo is not None:
             review = review_state_of(asset=self.logo)
             if review is None or review.state != ReviewState.APPROVED or not review.public_id:
                 raise ValidationError({"logo": "The logo must be an approved asset (it needs a public id)."})

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 
 import pyvips
 
+from delivery.effects import rgba
+from delivery.geometry import RenderLimitError, RenderLimits, anchored
 from delivery.overlays import FONTS, ImageLayer, Overlay, TextLayer
-from delivery.rendering import RenderLimitError, RenderLimits, _rgba, _to_srgb, anchored, probe
+from delivery.rendering import probe, to_srgb
 from delivery.transformations import TransformationError
 
 __all__ = ["composite_layer", "layer_image"]
@@ -70,7 +72,7 @@ def _image_layer(
     width, height = _layer_size(overlay, (info.width, info.height), base_size)
     _check(width, height, limits, what=f"the layer l_{layer.public_id.replace('/', ':')}")
     image = pyvips.Image.thumbnail_buffer(source, width, height=height, size="force")
-    image = _to_srgb(image)
+    image = to_srgb(image)
     if not image.hasalpha():
         image = image.bandjoin(255)
     return image.copy(interpretation="srgb")
@@ -124,7 +126,7 @@ def _text_image(overlay: Overlay, limits: RenderLimits) -> pyvips.Image:
         raise TransformationError(f"the text could not be drawn: {str(error).strip()[:200]}") from None
     pad = max(2, math.ceil(layer.size / 8)) if overlay.background is not None else 0
     _check(mask.width + 2 * pad, mask.height + 2 * pad, limits, what="the text layer")
-    red, green, blue, alpha = _rgba(overlay.colour or "000000")
+    red, green, blue, alpha = rgba(overlay.colour or "000000")
     coverage = mask if alpha == 255 else (mask * (alpha / 255)).cast("uchar")
     text = mask.new_from_image([red, green, blue]).bandjoin(coverage).copy(interpretation="srgb")
     if overlay.background is None:
@@ -132,7 +134,7 @@ def _text_image(overlay: Overlay, limits: RenderLimits) -> pyvips.Image:
     text = text.embed(
         pad, pad, text.width + 2 * pad, text.height + 2 * pad, extend="background", background=0
     )
-    box = text.new_from_image(_rgba(overlay.background)).copy(interpretation="srgb")
+    box = text.new_from_image(rgba(overlay.background)).copy(interpretation="srgb")
     result = box.composite2(text, "over")
     return (result if result.format == "uchar" else result.cast("uchar")).copy(interpretation="srgb")
 

@@ -52,6 +52,7 @@ from delivery.transformations import (
     _one_of,
     _quote,
 )
+from review.public_ids import PublicIdError, check_public_id
 
 __all__ = [
     "BRAND_VARIABLES",
@@ -115,7 +116,6 @@ _COLOUR_VARIABLES = ("$primary", "$secondary")
 _INT = re.compile(r"[0-9]{1,9}\Z")
 _SIGNED_INT = re.compile(r"-?[0-9]{1,9}\Z")
 _SIGNED_DECIMAL = re.compile(r"-?[0-9]{1,9}\.[0-9]{1,9}\Z")
-_ID_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 _LAYER_KEYS = ("l", "w", "h", "c", "o", "co", "b", "fl", "g", "x", "y")
 _PLACEMENT_KEYS = ("g", "x", "y")
 
@@ -173,10 +173,10 @@ class Overlay:
         if self.width is not None:
             parts["w"] = _format_number(self.width)
         layer = ",".join([self.layer.canonical(), *(f"{key}_{parts[key]}" for key in sorted(parts))])
-        placement = {"g": self.gravity, "x": self.x, "y": self.y}
-        apply = ["fl_layer_apply"] + [
-            f"{key}_{value if key == 'g' else _format_number(value)}"
-            for key, value in placement.items()
+        apply = ["fl_layer_apply"] + ([f"g_{self.gravity}"] if self.gravity is not None else [])
+        apply += [
+            f"{key}_{_format_number(value)}"
+            for key, value in (("x", self.x), ("y", self.y))
             if value is not None
         ]
         return f"{layer}/{','.join(apply)}"
@@ -313,14 +313,14 @@ def _layer_source(raw: str) -> ImageLayer | TextLayer:
         if raw != "$logo":
             raise TransformationError(f"l_ takes the brand variable $logo, not {_quote(raw)}{_known(raw)}")
         return ImageLayer(raw)
-    segments = raw.split(":")
-    for segment in segments:
-        if not _ID_SEGMENT.match(segment):
-            raise TransformationError(
-                f"invalid layer public id {_quote(raw)}: use letters, digits, '_' and '-', "
-                "with ':' between folders"
-            )
-    return ImageLayer("/".join(segments))
+    public_id = raw.replace(":", "/")
+    try:
+        check_public_id(public_id)
+    except PublicIdError as error:
+        raise TransformationError(
+            f"invalid layer public id {_quote(raw)} ({error}), with ':' between folders"
+        ) from None
+    return ImageLayer(public_id)
 
 
 def _text_layer(raw: str) -> TextLayer:

@@ -4,8 +4,9 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from delivery import selectors
 from delivery.models import NamedPreset
-from delivery.templatetags.delivery_tags import picture_html
+from delivery.responsive import picture_html
 from delivery.transformations import TransformationError
 from delivery.urls_builder import variant_url
 from generation.models import Asset
@@ -22,7 +23,7 @@ def embed_panel(request: HttpRequest, asset: Asset, review: AssetReview) -> Safe
     """
     if review.state != ReviewState.APPROVED or not review.public_id:
         return None
-    named = list(NamedPreset.objects.all())
+    named = selectors.named_presets()
     # One mapping for every URL below instead of a query per URL.
     presets = {preset.name: preset.transformation for preset in named}
     items, skipped = [], []
@@ -30,7 +31,7 @@ def embed_panel(request: HttpRequest, asset: Asset, review: AssetReview) -> Safe
         reason = " ".join(preset.problems().values())
         if not reason:
             try:
-                items.append(_embed_item(request, asset, review, preset, presets))
+                items.append(_embed_item(request, asset, review.public_id, preset, presets))
             except TransformationError as error:
                 reason = str(error)
         if reason:
@@ -47,15 +48,15 @@ def embed_panel(request: HttpRequest, asset: Asset, review: AssetReview) -> Safe
 
 
 def _embed_item(
-    request: HttpRequest, asset: Asset, review: AssetReview, preset: NamedPreset, presets: dict[str, str]
+    request: HttpRequest, asset: Asset, public_id: str, preset: NamedPreset, presets: dict[str, str]
 ) -> dict:
     return {
         "preset": preset,
-        "preview_url": variant_url(review.public_id, f"t_{preset.name}", ext="jpg", presets=presets),
-        "url": variant_url(review.public_id, f"t_{preset.name}", ext="jpg", request=request, presets=presets),
+        "preview_url": variant_url(public_id, f"t_{preset.name}", ext="jpg", presets=presets),
+        "url": variant_url(public_id, f"t_{preset.name}", ext="jpg", request=request, presets=presets),
         # Absolute URLs: the snippet is pasted into other sites.
         "snippet": picture_html(
-            public_id=review.public_id,
+            public_id=public_id,
             preset=preset,
             source_size=(asset.width, asset.height),
             alt=asset.alt_text or asset.title,

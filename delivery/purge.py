@@ -104,7 +104,7 @@ def _purge_cloudfront(purge: PurgeRequest) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = boto3.client("cloudfront", endpoint_url=settings.STUDIO_CDN_PURGE_API or None)
-    prefix = reverse("delivery:serve", args=["x"]).rsplit("x", 1)[0]
+    prefix = _serve_prefix()
     try:
         client.create_invalidation(
             DistributionId=settings.STUDIO_CDN_PURGE_ZONE,
@@ -143,7 +143,7 @@ def asset_paths(
     key. (Expiring and versioned URLs are not listed: their max-age bounds how long a cache keeps them.)"""
     from delivery.signing import signed_path
 
-    prefix = reverse("delivery:serve", args=["x"]).rsplit("x", 1)[0]
+    prefix = _serve_prefix()
     names = [public_id, *(f"{public_id}.{ext}" for ext in EXTENSIONS)]
     paths = {*names, *(f"t_{preset}/{name}" for preset in presets for name in names)}
     for transformation, output_format in variant_keys:
@@ -155,6 +155,11 @@ def asset_paths(
         paths.add(path)
         paths.update(signed_path(path, [key]) for key in settings.STUDIO_DELIVERY_KEYS)
     return sorted(prefix + path for path in paths)
+
+
+def _serve_prefix() -> str:
+    """What every delivery URL path starts with (``/image/upload/``)."""
+    return reverse("delivery:serve", args=["x"]).removesuffix("x")
 
 
 def purge_asset_on_commit(*, asset_id: int, paths: Iterable[str]) -> None:

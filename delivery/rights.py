@@ -15,9 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import purge
-from delivery.models import NamedPreset, Variant
-from delivery.services import variants_purge
+from delivery.services import variants_purge_with_cdn
 from generation.models import Asset
 from review.models import ReviewState
 from review.rights import Window, rights_reminder_send, usage_window, window_closed_q
@@ -62,16 +60,7 @@ def _close(asset_id: int, *, at: datetime) -> tuple[Asset, int] | None:
         ):
             return None
         asset = Asset.objects.select_related("review").get(pk=asset_id)
-        variant_keys = list(Variant.objects.filter(asset=asset).values_list("transformation", "format"))
-        purged = variants_purge(asset=asset)
-        public_id = asset.review.public_id
-        if public_id:
-            paths = purge.asset_paths(
-                public_id=public_id,
-                variant_keys=variant_keys,
-                presets=NamedPreset.objects.values_list("name", flat=True),
-            )
-            purge.purge_asset_on_commit(asset_id=asset.pk, paths=paths)
+        purged = variants_purge_with_cdn(asset=asset, public_id=asset.review.public_id)
     logger.info("Asset %s: usage window closed; %s stored variants purged", asset.pk, purged)
     return asset, purged
 

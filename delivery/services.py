@@ -1,15 +1,18 @@
 """Writes for delivery: rendering variants once, storing them within caps, purging them when an asset leaves
 approval."""
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,15 +22,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from delivery import layers
-from delivery.models import NamedPreset, Variant
-from delivery.rendering import RenderedImage, RenderLimits, SourceInfo, choose_format, probe, render
+from delivery import layers, purge, selectors
+from delivery.geometry import RenderLimits, SourceInfo
+from delivery.models import Variant
+from delivery.negotiation import choose_format
 from delivery.transformations import DeliveryRequest, Transformation
 from generation import credentials
 from generation import selectors as generation_selectors
 from generation.models import Asset
 from review import selectors as review_selectors
 from studio.env import parse_rate
+
+if TYPE_CHECKING:
+    from delivery.rendering import RenderedImage
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +136,6 @@ def render_limits() -> RenderLimits:
     )
 
 
-def preset_map() -> dict[str, str]:
-    return dict(NamedPreset.objects.values_list("name", "transformation"))
-
-
 def resolve_format(*, asset: Asset, delivery: DeliveryRequest, accept: str) -> tuple[str, bool]:
     """The output format and whether it was negotiated from Accept, reading the source only when needed."""
     declared = SourceInfo(
@@ -141,6 +144,8 @@ def resolve_format(*, asset: Asset, delivery: DeliveryRequest, accept: str) -> t
     choice = choose_format(delivery.requested_format, accept, declared, delivery.components)
     if choice.format in ("jpg", "png") and asset.format in ("png", "webp", "avif") and choice.vary_accept:
         # An old browser on f_auto: whether the answer is PNG depends on real transparency in the source.
+        from delivery.rendering import probe  # libvips loads on first use: see _render
+
         actual = probe(generation_selectors.asset_read_bytes(asset=asset), limits=render_limits())
         choice = choose_format(delivery.requested_format, accept, actual, delivery.components)
     return choice.format, choice.vary_accept
@@ -167,15 +172,8 @@ def variant_render_unstored(*, asset: Asset, delivery: DeliveryRequest, output_f
     asset that is not (yet) approved. Shares the render slots with delivery."""
     delivery, overlays = layers.delivery_with_layers(asset=asset, delivery=delivery)
     with _render_slot():
-        return render(
-            generation_selectors.asset_read_bytes(asset=asset),
-            delivery.components,
-            output_format=output_format,
-            limits=render_limits(),
-            ai_generated=asset.ai_generated,
-            focal=asset_focal_point(asset),
-            layer_sources=layers.layer_sources(overlays),
-        )
+        source = generation_selectors.asset_read_bytes(asset=asset)
+        return _render(source, asset=asset, delivery=delivery, output_format=output_format, overlays=overlays)
 
 
 def variant_get_or_render(
@@ -208,14 +206,8 @@ def variant_get_or_render(
         _charge_render(client)
         with _render_slot():
             source = generation_selectors.asset_read_bytes(asset=asset)
-            rendered = render(
-                source,
-                delivery.components,
-                output_format=output_format,
-                limits=render_limits(),
-                ai_generated=asset.ai_generated,
-                focal=asset_focal_point(asset),
-                layer_sources=layers.layer_sources(overlays),
+            rendered = _render(
+                source, asset=asset, delivery=delivery, output_format=output_format, overlays=overlays
             )
             rendered = _with_credentials(rendered, asset=asset, source=source, public_id=delivery.public_id)
         drawn = {overlay.pk: public_id for public_id, overlay in overlays.items()}
@@ -227,6 +219,29 @@ def variant_get_or_render(
             # The variant is stored and can be served; the next render tries the caps again.
             logger.exception("Evicting variants after storing %s failed", variant)
     return variant
+
+
+def _render(
+    source: bytes,
+    *,
+    asset: Asset,
+    delivery: DeliveryRequest,
+    output_format: str,
+    overlays: Mapping[str, Asset],
+) -> RenderedImage:
+    # libvips loads with the first render, not with the app: processes that never render (a generation
+    # worker, a management command, pages that only plan sizes) do not pay for it.
+    from delivery.rendering import render
+
+    return render(
+        source,
+        delivery.components,
+        output_format=output_format,
+        limits=render_limits(),
+        ai_generated=asset.ai_generated,
+        focal=asset_focal_point(asset),
+        layer_sources=layers.layer_sources(overlays),
+    )
 
 
 def _with_credentials(
@@ -416,10 +431,10 @@ def _store(
     except IntegrityError:
         # Another process stored the same variant between our lookup and insert: theirs is as good.
         default_storage.delete(name)
-        variant = _lookup(key)
-        if variant is None:
+        theirs = _lookup(key)
+        if theirs is None:
             raise
-        return variant, False
+        return theirs, False
     if not created:
         default_storage.delete(name)
     return variant, created
@@ -466,3 +481,16 @@ def variants_purge(*, asset: Asset) -> int:
     # Variants of other assets that show this one as a layer (l_<public_id>) go too.
     layers.overlaying_variants_purge(asset=asset)
     return len(variants)
+
+
+def variants_purge_with_cdn(*, asset: Asset, public_id: str | None) -> int:
+    """:func:`variants_purge`, and once the change commits ask the CDN to forget the URLs the variants were
+    served under by ``public_id`` (none to forget without one)."""
+    variant_keys = selectors.variant_keys_of(asset=asset)
+    purged = variants_purge(asset=asset)
+    if public_id:
+        paths = purge.asset_paths(
+            public_id=public_id, variant_keys=variant_keys, presets=selectors.preset_names()
+        )
+        purge.purge_asset_on_commit(asset_id=asset.pk, paths=paths)
+    return purged

@@ -10,11 +10,11 @@ Expiring URLs. A signed URL may carry ``e--<unix seconds>--`` right after its si
 the URL stops working at that moment, and cannot be extended without a new signature. The variant it shows
 is the same one the URL without an expiry shows.
 
-Public ids. A public id is made of segments of ``[A-Za-z0-9_-]`` (1-128 characters each) joined by ``/``.
-Folders are only recognised after a version component, exactly as Cloudinary's SDKs force ``v1`` into
-URLs whose public id has a folder: without ``v<digits>`` every segment but the last is a transformation,
-so ``a/b.jpg`` is rejected as an unknown transformation instead of silently becoming a folder. There is
-no ``.``, ``..`` or empty segment, so a public id can never walk a storage path.
+Public ids follow review's one rule (review/public_ids.py: segments of ``[A-Za-z0-9_-]`` joined by ``/``,
+at most 120 characters in all). Folders are only recognised after a version component, exactly as
+Cloudinary's SDKs force ``v1`` into URLs whose public id has a folder: without ``v<digits>`` every segment
+but the last is a transformation, so ``a/b.jpg`` is rejected as an unknown transformation instead of
+silently becoming a folder.
 
 Every problem raises :class:`TransformationError` with a one-line, plain-English reason for a 400 body.
 """
@@ -22,10 +22,12 @@ Every problem raises :class:`TransformationError` with a one-line, plain-English
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
+
+from review.public_ids import PublicIdError, check_public_id
 
 if TYPE_CHECKING:
     from delivery.overlays import Overlay
@@ -34,6 +36,7 @@ __all__ = [
     "CROP_MODES",
     "FORMATS",
     "GRAVITIES",
+    "PAD_MODES",
     "DeliveryRequest",
     "Transformation",
     "TransformationError",
@@ -71,7 +74,7 @@ _BOX_MODES = frozenset({"fill", "lfill", "pad", "lpad", "mpad", "thumb", "fill_p
 # Content-aware gravity picks what to keep, so it only applies where something is cut away.
 _CONTENT_GRAVITY_MODES = frozenset({"fill", "lfill", "crop", "thumb", "fill_pad", "auto"})
 _OFFSET_MODES = frozenset({"crop", "thumb"})
-_PAD_MODES = frozenset({"pad", "lpad", "mpad"})
+PAD_MODES = frozenset({"pad", "lpad", "mpad"})
 
 # Hard grammar bounds, well above any sane request; the renderer's configurable limits are stricter.
 MAX_PATH_LENGTH = 2048
@@ -113,7 +116,6 @@ _INT = re.compile(r"[0-9]{1,9}\Z")
 _DECIMAL = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}\Z")
 _RATIO = re.compile(r"([0-9]{1,9}):([0-9]{1,9})\Z")
 _HEX = re.compile(r"[0-9a-f]+\Z")
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 _VERSION = re.compile(r"v([0-9]{1,20})\Z")
 _SIGNATURE = re.compile(r"s--([A-Za-z0-9_-]{8,64})--\Z")
 _EXPIRY = re.compile(r"e--([0-9]{1,12})--\Z")
@@ -482,12 +484,12 @@ def _parse_public_id(segments: list[str]) -> tuple[str, str | None]:
                 f"unsupported extension {_quote(extension)}: use one of {_one_of(EXTENSIONS)}"
             )
         extension = extension.lower()
-    for segment in [*folders, last]:
-        if not _SEGMENT.match(segment):
-            raise TransformationError(
-                f"invalid public id segment {_quote(segment)}: use letters, digits, '_' and '-' (1-128)"
-            )
-    return "/".join([*folders, last]), extension
+    public_id = "/".join([*folders, last])
+    try:
+        check_public_id(public_id)
+    except PublicIdError as error:
+        raise TransformationError(str(error)) from None
+    return public_id, extension
 
 
 def _parse_component(segment: str, *, allow_preset: bool) -> Transformation | PresetReference:
@@ -762,7 +764,7 @@ def _quote(text: str, limit: int = 40) -> str:
     return repr(shown.encode("ascii", "backslashreplace").decode("ascii"))
 
 
-def _one_of(values: frozenset[str] | Mapping[str, str]) -> str:
+def _one_of(values: Iterable[str]) -> str:
     return ", ".join(sorted(values))
 
 

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
-from delivery.services import preset_map
+from delivery.selectors import preset_map
 from delivery.signing import signed_path
 from delivery.transformations import parse_delivery_path
 
-__all__ = ["variant_path", "variant_url"]
+__all__ = ["serve_url", "variant_path", "variant_url"]
 
 
 def variant_path(
@@ -67,5 +67,10 @@ def variant_url(
     path = variant_path(
         public_id, transformation, ext=ext, presets=presets, sign=sign, expires=expires, version=version
     )
+    return serve_url(path, request=request)
+
+
+def serve_url(path: str, *, request: HttpRequest | None = None) -> str:
+    """The URL of a :func:`variant_path`: site-relative, or absolute when ``request`` is given."""
     url = reverse("delivery:serve", args=[path])
     return request.build_absolute_uri(url) if request is not None else url

@@ -3,13 +3,15 @@
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
-from django.utils.cache import patch_vary_headers
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.http import quote_etag
 from django.views.decorators.http import require_safe
 
-from delivery import purge, services
+from delivery import purge, selectors, services
 from delivery.models import Variant
 from delivery.rendering import SourceImageError
 from delivery.signing import verify
@@ -38,8 +40,8 @@ def _plain(status: int, reason: str, **headers: str) -> HttpResponse:
 
 
 def _security_headers(response: HttpResponseBase) -> None:
+    # nosniff comes from SecurityMiddleware (SECURE_CONTENT_TYPE_NOSNIFF), on every response.
     response["Content-Security-Policy"] = "default-src 'none'"
-    response["X-Content-Type-Options"] = "nosniff"
 
 
 def _allowed_unsigned(delivery: DeliveryRequest, presets: dict[str, str]) -> bool:
@@ -56,17 +58,19 @@ def _allowed_unsigned(delivery: DeliveryRequest, presets: dict[str, str]) -> boo
     return delivery.canonical_transformation in allowed
 
 
-def _client_copy_is_current(if_none_match: str, etag: str) -> bool:
-    tags = {tag.strip() for tag in if_none_match.split(",")}
-    return f'"{etag}"' in tags or if_none_match.strip() == "*"
+def _conditional(request: HttpRequest, etag: str) -> HttpResponseBase | None:
+    """Django's answer to the request's conditional headers for this ETag (a 304 when the client's copy is
+    current, weak or listed ETags included), or None to send the image."""
+    return get_conditional_response(request, etag=quote_etag(etag))
 
 
-def _variant_and_data(if_none_match: str, **render_args) -> tuple[Variant, bytes | None]:
-    """The variant and its bytes, or no bytes when the client's copy is current (a 304)."""
+def _variant_and_body(request: HttpRequest, **render_args: Any) -> tuple[Variant, bytes | HttpResponseBase]:
+    """The variant and its bytes, or the conditional answer (a 304) without reading them."""
     for _ in range(2):
         variant = services.variant_get_or_render(**render_args)
-        if _client_copy_is_current(if_none_match, variant.etag):
-            return variant, None
+        conditional = _conditional(request, variant.etag)
+        if conditional is not None:
+            return variant, conditional
         data = services.variant_read(variant=variant)
         if data is not None:
             return variant, data
@@ -88,15 +92,23 @@ def _cache_control(*, expires: int | None, versioned: bool, now: float) -> str:
 
 
 def _image_response(
-    data: bytes | None, *, etag: str, content_type: str, cache_control: str, asset_id: int, negotiated: bool
+    body: bytes | HttpResponseBase,
+    *,
+    etag: str,
+    content_type: str,
+    cache_control: str,
+    asset_id: int,
+    negotiated: bool,
 ) -> HttpResponseBase:
-    """The image (or a 304 when ``data`` is None) with its caching headers."""
-    if data is None:
-        response: HttpResponseBase = HttpResponseNotModified()
+    """The image (or ``body``, the conditional answer, when the client's copy is current) with its caching
+    headers."""
+    response: HttpResponseBase
+    if isinstance(body, HttpResponseBase):
+        response = body
     else:
-        response = HttpResponse(data, content_type=content_type)
-        response["Content-Length"] = str(len(data))
-    response["ETag"] = f'"{etag}"'
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Length"] = str(len(body))
+    response["ETag"] = quote_etag(etag)
     response["Cache-Control"] = cache_control
     # The asset's tag, so a purge names the asset rather than every URL a site used (delivery/purge.py).
     response["Surrogate-Key"] = response["Cache-Tag"] = purge.cache_tag(asset_id)
@@ -118,9 +130,8 @@ def _serve_remembered(request: HttpRequest, delivery_path: str, now: float) -> H
     if data is None:
         services.hit_cache.forget(delivery_path)
         return None
-    current = _client_copy_is_current(request.headers.get("If-None-Match", ""), hit.etag)
     return _image_response(
-        None if current else data,
+        _conditional(request, hit.etag) or data,
         etag=hit.etag,
         content_type=hit.content_type,
         cache_control=_cache_control(
@@ -165,7 +176,7 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
     if remembered is not None:
         return remembered
 
-    presets = services.preset_map()
+    presets = selectors.preset_map()
     try:
         delivery = parse_delivery_path(delivery_path, presets=presets)
     except TransformationError as error:
@@ -197,8 +208,8 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
     accept = request.headers.get("Accept", "")
     try:
         output_format, negotiated = services.resolve_format(asset=asset, delivery=delivery, accept=accept)
-        variant, data = _variant_and_data(
-            request.headers.get("If-None-Match", ""),
+        variant, body = _variant_and_body(
+            request,
             asset=asset,
             delivery=delivery,
             output_format=output_format,
@@ -235,7 +246,7 @@ def serve(request: HttpRequest, delivery_path: str) -> HttpResponseBase:
             live_until=live_until,
         )
     return _image_response(
-        data,
+        body,
         etag=variant.etag,
         content_type=variant.content_type,
         cache_control=_cache_control(

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from delivery.rendering import SourceInfo, _plan, edit_actions
+from delivery.geometry import SourceInfo, edit_actions, plan
 from delivery.signing import signed_path
 from delivery.transformations import parse_delivery_path
 from generation import credentials
@@ -140,7 +140,7 @@ def test_the_actions_follow_the_transformation(transformation, output, expected)
     chain = parse_delivery_path(f"{transformation}/x.{output}").components
     source = SourceInfo(width=256, height=192, pages=1, format="png", has_alpha=False)
 
-    actions = edit_actions(_plan(chain, 256, 192), source, output)
+    actions = edit_actions(plan(chain, 256, 192), source, output)
 
     assert [action for action, _ in actions] == expected
     assert all(description for _, description in actions)

@@ -5,11 +5,13 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
+from delivery.geometry import planned_size, planned_upscale
 from delivery.models import NamedPreset, Variant
-from delivery.rendering import planned_size, planned_upscale, render
+from delivery.rendering import render
 from delivery.services import hit_cache
 from delivery.transformations import parse_transformation
-from review.services import asset_focal_point_set, asset_review_decide
+from review.decisions import asset_review_decide
+from review.edits import asset_focal_point_set
 from tests.conftest import checklist_all
 
 GREEN_X = 50 / 600  # the subject's centre, as a fraction of the width

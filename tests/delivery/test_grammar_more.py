@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from delivery.rendering import SourceInfo, choose_format, planned_size
+from delivery.geometry import SourceInfo, planned_size
+from delivery.negotiation import choose_format
 from delivery.transformations import (
     TransformationError,
     canonical_transformation,
@@ -76,7 +77,9 @@ BLACK = (0, 0, 0)
         ("r_max,e_grayscale,c_fill,w_10,h_10,a_90,bo_1px_solid_white", None),
     ],
 )
-def test_canonical_forms(written: str, canonical: str | None) -> None:
+def test_each_effect_has_one_canonical_form_and_it_is_a_fixed_point(
+    written: str, canonical: str | None
+) -> None:
     if canonical is None:
         if written == "a_450":
             with pytest.raises(TransformationError, match="-360 to 360"):

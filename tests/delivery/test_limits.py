@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from delivery import services
+from delivery import rendering, services
 from delivery.models import Variant
 from delivery.signing import signed_path
 from delivery.urls_builder import variant_path
-from review import services as review_services
+from review import decisions as review_decisions
 from studio.env import parse_rate
 from tests.conftest import checklist_all
 
@@ -40,19 +40,19 @@ def _stored_files(media_root) -> list:
 def renders(monkeypatch) -> list[str]:
     """Counts the renderer's calls, one entry (the output format) per render."""
     calls: list[str] = []
-    real_render = services.render
+    real_render = rendering.render
 
     def counting_render(*args, **kwargs):
         calls.append(kwargs["output_format"])
         return real_render(*args, **kwargs)
 
-    monkeypatch.setattr(services, "render", counting_render)
+    monkeypatch.setattr(rendering, "render", counting_render)
     return calls
 
 
 @pytest.fixture
 def another_approved(make_asset, reviewer, django_capture_on_commit_callbacks):
-    from review.services import asset_review_decide
+    from review.decisions import asset_review_decide
 
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(200, 100), prompt="a green pear")
@@ -252,14 +252,14 @@ def test_a_render_that_finishes_after_a_revocation_stores_nothing(
     client, approved, reviewer, media_root, monkeypatch
 ):
     asset, public_id = approved
-    real_render = services.render
+    real_render = rendering.render
 
     def render_then_revoke(*args, **kwargs):
         rendered = real_render(*args, **kwargs)
-        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled mid-render")
+        review_decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled mid-render")
         return rendered
 
-    monkeypatch.setattr(services, "render", render_then_revoke)
+    monkeypatch.setattr(rendering, "render", render_then_revoke)
 
     response = client.get(_url(f"t_preview/{public_id}.jpg"))
 

@@ -120,6 +120,7 @@ def test_a_layer_in_a_delivery_path_round_trips_through_the_canonical_path() -> 
         ("l_logo/fl_layer_apply.no_overflow", "unsupported flag"),
         ("l_fetch:aHR0cDovL3g", "only image layers"),
         ("l_../etc", "invalid layer public id"),
+        ("l_" + "a" * 121, "at most 120 characters"),
         ("l_$brand", "brand variables"),
         ("l_text:Comic%20Sans_40:hi", "unknown font 'Comic Sans'"),
         ("l_text:DejaVuSans_7:hi", "8 to 300"),

@@ -10,13 +10,14 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from PIL import Image
 
+from delivery.geometry import RenderLimitError, RenderLimits
 from delivery.models import BrandKit, NamedPreset, Variant
 from delivery.overlays import FONTS, FONTS_DIR
-from delivery.rendering import RenderLimitError, RenderLimits, render
+from delivery.rendering import render
 from delivery.signing import signed_path
 from delivery.transformations import parse_transformation
 from generation import credentials
-from review import services as review_services
+from review import decisions as review_decisions
 from tests.conftest import checklist_all
 
 BASE = (200, 40, 40)
@@ -55,7 +56,7 @@ def approve(make_asset, reviewer, django_capture_on_commit_callbacks):
             # The request's size has a floor of 64; the stored image is the one given.
             asset = make_asset(size=(64, 64), image=Image.new("RGB", size, colour))
         with django_capture_on_commit_callbacks(execute=True):
-            review = review_services.asset_review_decide(
+            review = review_decisions.asset_review_decide(
                 asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
             )
         return asset, review.public_id
@@ -265,7 +266,7 @@ def test_revoking_an_overlaid_asset_purges_the_variants_that_show_it(
     assert client.get(url).status_code == 200 and client.get(plain).status_code == 200
     overlaid = Variant.objects.get(asset=asset, overlay_assets=logo)
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_revoke(asset=logo, actor=reviewer, comment="old logo")
+        review_decisions.asset_review_revoke(asset=logo, actor=reviewer, comment="old logo")
     assert not Variant.objects.filter(pk=overlaid.pk).exists()
     assert not overlaid.file.storage.exists(overlaid.file.name)
     assert Variant.objects.filter(asset=asset).count() == 1  # the base's other variants stay
@@ -306,7 +307,7 @@ def test_a_kit_whose_logo_was_revoked_renders_without_it(
     url = reverse("delivery:serve", args=[f"t_social-square/{public_id}.png"])
     assert _close(_image(client.get(url)).getpixel((1080 - 43 - 80, 1080 - 43 - 40)), LOGO, 8)
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_revoke(asset=logo, actor=reviewer, comment="rebrand")
+        review_decisions.asset_review_revoke(asset=logo, actor=reviewer, comment="rebrand")
     response = client.get(url)
     assert response.status_code == 200
     assert _close(_image(response).getpixel((1080 - 43 - 80, 1080 - 43 - 40)), BASE, 8)

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from delivery import purge
 from delivery.tasks import purge_cdn
-from review import services as review_services
+from review import decisions as review_decisions
 from studio.celery import app
 
 
@@ -64,7 +64,7 @@ def eager_tasks(monkeypatch):
 
 def _revoke(asset, reviewer, capture) -> None:
     with capture(execute=True):
-        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled by legal")
+        review_decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled by legal")
 
 
 def test_responses_carry_the_asset_tag_and_a_short_stale_while_revalidate_max_age(client, approved, settings):

@@ -4,25 +4,23 @@ limits."""
 import io
 import struct
 import zlib
+from collections.abc import Callable
 
 import pytest
 import pyvips
-from PIL import Image, ImageDraw, ImageFilter, PngImagePlugin
+from PIL import Image, ImageDraw, ImageFilter
 
 from delivery import rendering
-from delivery.rendering import (
-    AI_DIGITAL_SOURCE_TYPE,
-    RenderedImage,
-    RenderLimitError,
-    RenderLimits,
-    SourceImageError,
-    choose_format,
-    declares_ai_generated,
-    embed_ai_disclosure,
-    probe,
-    render,
-)
+from delivery.geometry import RenderLimitError, RenderLimits, SourceInfo
+from delivery.negotiation import FormatChoice, choose_format
+from delivery.rendering import RenderedImage, SourceImageError, probe, render
 from delivery.transformations import parse_delivery_path
+from generation.disclosure import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    TRAINED_ALGORITHMIC_MEDIA,
+    declared_source_type,
+    disclosure_xmp,
+)
 
 # The same on any database and broker: the services pass leaves it out.
 pytestmark = pytest.mark.storage_free
@@ -105,7 +103,7 @@ def near(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 40
         ("f_png", (200, 100)),
     ],
 )
-def test_output_size_of_each_mode(transformation: str, size: tuple[int, int]) -> None:
+def test_each_crop_mode_makes_the_size_it_promises(transformation: str, size: tuple[int, int]) -> None:
     result = run(f"{transformation}/a.png", quadrants())
     assert (result.width, result.height) == size
     assert Image.open(io.BytesIO(result.data)).size == size
@@ -347,17 +345,17 @@ CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
     ],
 )
 def test_f_auto_negotiates_from_accept(accept: str, alpha: bool, expected: str) -> None:
-    info = rendering.SourceInfo(width=10, height=10, pages=1, format="png", has_alpha=alpha)
+    info = SourceInfo(width=10, height=10, pages=1, format="png", has_alpha=alpha)
     choice = choose_format("auto", accept, info)
     assert choice.format == expected
     assert choice.vary_accept
 
 
 def test_explicit_format_and_kept_format_do_not_vary() -> None:
-    info = rendering.SourceInfo(width=10, height=10, pages=1, format="webp", has_alpha=False)
-    assert choose_format("png", CHROME, info) == rendering.FormatChoice("png", vary_accept=False)
-    assert choose_format(None, CHROME, info) == rendering.FormatChoice("webp", vary_accept=False)
-    gif = rendering.SourceInfo(width=10, height=10, pages=1, format="gif", has_alpha=True)
+    info = SourceInfo(width=10, height=10, pages=1, format="webp", has_alpha=False)
+    assert choose_format("png", CHROME, info) == FormatChoice("png", vary_accept=False)
+    assert choose_format(None, CHROME, info) == FormatChoice("webp", vary_accept=False)
+    gif = SourceInfo(width=10, height=10, pages=1, format="gif", has_alpha=True)
     assert choose_format(None, "", gif).format == "png"
 
 
@@ -444,15 +442,30 @@ def xmp_of(data: bytes) -> bytes:
 def test_ai_disclosure_is_written_when_the_caller_says_so(fmt: str) -> None:
     result = run(f"c_scale,w_32/a.{fmt}", jpeg_with_gps(), ai_generated=True)
     xmp = xmp_of(result.data)
-    assert AI_DIGITAL_SOURCE_TYPE.encode() in xmp
+    assert declared_source_type(xmp) == TRAINED_ALGORITHMIC_MEDIA
     assert b"Iptc4xmpExt:DigitalSourceType" in xmp
     assert b"SpyCam" not in result.data
 
 
-def test_ai_disclosure_in_the_source_is_never_lost() -> None:
-    source = embed_ai_disclosure(quadrants(fmt="JPEG"))
+def jpeg_declaring(source_type: str) -> bytes:
+    return encode(Image.open(io.BytesIO(quadrants())), "JPEG", xmp=disclosure_xmp(source_type))
+
+
+def png_declaring(source_type: str) -> bytes:
+    image = pyvips.Image.new_from_buffer(quadrants(), "").copy()
+    image.set_type(pyvips.GValue.blob_type, "xmp-data", disclosure_xmp(source_type))
+    return image.pngsave_buffer(keep="xmp")
+
+
+@pytest.mark.parametrize("declaring", [jpeg_declaring, png_declaring])
+@pytest.mark.parametrize("source_type", [TRAINED_ALGORITHMIC_MEDIA, COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA])
+def test_ai_disclosure_in_the_source_is_never_lost(
+    declaring: Callable[[str], bytes], source_type: str
+) -> None:
+    source = declaring(source_type)
+    assert declared_source_type(xmp_of(source)) == source_type
     result = run("c_fill,w_20,h_20/a.webp", source, ai_generated=False)
-    assert declares_ai_generated(xmp_of(result.data))
+    assert declared_source_type(xmp_of(result.data)) == source_type
 
 
 def test_other_source_xmp_is_dropped() -> None:
@@ -460,49 +473,6 @@ def test_other_source_xmp_is_dropped() -> None:
     image.set_type(pyvips.GValue.blob_type, "xmp-data", b"<x:xmpmeta>secret location</x:xmpmeta>")
     result = run("c_scale,w_20/a.jpg", image.jpegsave_buffer(keep="xmp"))
     assert b"secret" not in result.data
-
-
-def png_text_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    chunks, position = [], 8
-    while position < len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        chunk_type = data[position + 4 : position + 8]
-        body = data[position + 8 : position + 8 + length]
-        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
-        assert crc == zlib.crc32(chunk_type + body) & 0xFFFFFFFF
-        chunks.append((chunk_type, body))
-        position += 12 + length
-    return chunks
-
-
-def test_embed_ai_disclosure_in_png_keeps_pixels_and_text_chunks() -> None:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", "a lighthouse at dawn, seed 42")
-    original = encode(Image.open(io.BytesIO(quadrants())), "PNG", pnginfo=info)
-    marked = embed_ai_disclosure(original)
-    reopened = Image.open(io.BytesIO(marked))
-    assert reopened.text["parameters"] == "a lighthouse at dawn, seed 42"
-    assert AI_DIGITAL_SOURCE_TYPE in reopened.info["XML:com.adobe.xmp"]
-    assert reopened.tobytes() == Image.open(io.BytesIO(original)).tobytes()
-    assert declares_ai_generated(xmp_of(marked))
-    # Marking twice replaces the packet instead of stacking a second one.
-    twice = embed_ai_disclosure(marked)
-    assert sum(1 for kind, body in png_text_chunks(twice) if body.startswith(b"XML:com.adobe.xmp")) == 1
-
-
-def test_embed_ai_disclosure_in_jpeg_keeps_the_compressed_image_data() -> None:
-    original = quadrants(fmt="JPEG")
-    marked = embed_ai_disclosure(original)
-    scan = original.index(b"\xff\xda")
-    assert marked.endswith(original[scan:])  # the entropy-coded data is untouched
-    assert declares_ai_generated(xmp_of(marked))
-    assert Image.open(io.BytesIO(marked)).size == (200, 100)
-    assert embed_ai_disclosure(marked).count(b"http://ns.adobe.com/xap/1.0/\x00") == 1
-
-
-def test_embed_ai_disclosure_rejects_other_formats() -> None:
-    with pytest.raises(ValueError, match="PNG and JPEG only"):
-        embed_ai_disclosure(b"GIF89a....")
 
 
 # --- limits -----------------------------------------------------------------------------------------------

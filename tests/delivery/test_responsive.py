@@ -11,8 +11,8 @@ from PIL import Image
 from delivery.models import NamedPreset
 from delivery.panels import embed_panel
 from delivery.urls_builder import variant_path, variant_url
+from review import decisions as review_decisions
 from review import selectors as review_selectors
-from review import services as review_services
 
 VOID_ELEMENTS = frozenset({"img", "source", "br", "hr", "input", "meta", "link", "wbr"})
 
@@ -132,7 +132,7 @@ def test_an_asset_that_is_not_approved_renders_nothing(
 ):
     asset, public_id = approved
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
+        review_decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
     assert render('{% picture pid "preview" %}', pid=public_id) == ""
 
 

@@ -1,16 +1,15 @@
 import io
-import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
-from delivery import services
+from delivery import rendering, services
 from delivery.models import Variant
 from delivery.signing import signed_path
-from review import services as review_services
+from review import decisions as review_decisions
+from tests.concurrency import at_once
 
 
 def _url(path: str) -> str:
@@ -138,6 +137,21 @@ def test_conditional_get_answers_304(client, approved):
     assert not again.content
 
 
+@pytest.mark.parametrize("remembered", [False, True], ids=["full path", "remembered path"])
+@pytest.mark.parametrize("if_none_match", ["W/{etag}", '"other", {etag}', '"other",W/{etag}', "*"])
+def test_weak_and_listed_etags_answer_304(client, approved, if_none_match, remembered):
+    # CDNs revalidate with weak validators (W/"...") and with several ETags at once.
+    _, public_id = approved
+    url = _url(f"t_preview/{public_id}.jpg")
+    etag = client.get(url)["ETag"]
+    if not remembered:
+        services.hit_cache.clear()
+    again = client.get(url, headers={"If-None-Match": if_none_match.format(etag=etag)})
+    assert again.status_code == 304 and again["ETag"] == etag
+    assert again["Cache-Control"] and again["Content-Security-Policy"] == "default-src 'none'"
+    assert client.get(url, headers={"If-None-Match": '"other", W/"another"'}).status_code == 200
+
+
 def test_versioned_urls_are_immutable(client, approved):
     _, public_id = approved
     response = client.get(_url(f"t_preview/v1700000000/{public_id}.jpg"))
@@ -152,7 +166,7 @@ def test_revoking_an_asset_purges_its_variants_and_its_urls_404(
     assert client.get(_url(f"t_preview/{public_id}.jpg")).status_code == 200
     [variant] = Variant.objects.filter(asset=asset)
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
+        review_decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
     assert not Variant.objects.filter(asset=asset).exists()
     assert not variant.file.storage.exists(variant.file.name)
     assert client.get(_url(f"t_preview/{public_id}.jpg")).status_code == 404
@@ -206,29 +220,18 @@ def test_concurrent_first_requests_render_a_variant_once(approved, settings, mon
 
     _, public_id = approved
     renders: list[int] = []
-    real_render = services.render
+    real_render = rendering.render
 
     def counting_render(*args, **kwargs):
         renders.append(1)
         return real_render(*args, **kwargs)
 
-    monkeypatch.setattr(services, "render", counting_render)
-    barrier = threading.Barrier(4)
-    statuses: list[int] = []
+    monkeypatch.setattr(rendering, "render", counting_render)
 
-    def fetch() -> None:
-        barrier.wait()
-        try:
-            statuses.append(Client().get(_url(f"t_og-image/{public_id}.webp")).status_code)
-        finally:
-            connection.close()
+    def fetch() -> int:
+        return Client().get(_url(f"t_og-image/{public_id}.webp")).status_code
 
-    threads = [threading.Thread(target=fetch) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200, 200, 200, 200]
+    assert at_once(fetch, fetch, fetch, fetch) == [200, 200, 200, 200]
     assert len(renders) == 1
     assert Variant.objects.count() == 1
 
@@ -247,7 +250,7 @@ def test_a_remembered_path_is_served_without_queries_and_revocation_still_wins(
     with django_assert_num_queries(0):
         assert client.get(url, headers={"If-None-Match": first["ETag"]}).status_code == 304
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
+        review_decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="pulled")
     assert client.get(url).status_code == 404
 
 

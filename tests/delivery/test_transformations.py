@@ -100,7 +100,7 @@ def test_dpr_multiplies_and_one_is_dropped() -> None:
     assert canonical_transformation("c_scale,w_100,dpr_1.0") == "c_scale,w_100"
 
 
-def test_x_and_y_on_crop() -> None:
+def test_x_and_y_place_a_crop_from_its_top_left_corner() -> None:
     t = one("c_crop,w_10,h_10,x_5,y_7")
     assert (t.x, t.y) == (5, 7)
     # Plain x/y are the top-left corner: an offset from north-west, so x_0,y_0 is not the centre.
@@ -124,7 +124,7 @@ def test_x_and_y_are_dropped_with_face_gravity_where_they_have_no_effect() -> No
     ("written", "expected"),
     [("white", "ffffff"), ("rgb:ff00ff", "ff00ff"), ("rgb:F0F", "ff00ff"), ("rgb:00000000", "00000000")],
 )
-def test_background_colours(written: str, expected: str) -> None:
+def test_named_and_rgb_background_colours_are_kept_as_hex(written: str, expected: str) -> None:
     assert one(f"c_pad,w_10,h_10,b_{written}").background == expected
 
 
@@ -135,7 +135,7 @@ def test_named_and_hex_backgrounds_share_a_canonical_form() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["auto", "jpg", "png", "webp", "avif"])
-def test_formats(fmt: str) -> None:
+def test_f_auto_jpg_png_webp_and_avif_are_read_as_the_format(fmt: str) -> None:
     assert one(f"f_{fmt}").format == fmt
 
 
@@ -152,7 +152,7 @@ def test_formats(fmt: str) -> None:
         ("100", 100),
     ],
 )
-def test_quality(written: str, expected: object) -> None:
+def test_q_takes_auto_its_levels_and_numbers_from_1_to_100(written: str, expected: object) -> None:
     assert one(f"q_{written}").quality == expected
 
 
@@ -277,6 +277,9 @@ def test_canonical_transformation_is_a_fixed_point() -> None:
         ("w_10/../a.jpg", "not a parameter"),
         ("v1/../a.jpg", "invalid public id segment"),
         ("v1/a/../b.jpg", "invalid public id segment"),
+        # Review's rule, the database column's length: longer ids can never have been approved.
+        ("v1/" + "a" * 121 + ".jpg", "at most 120 characters"),
+        ("v1/" + "a" * 60 + "/" + "b" * 60 + ".jpg", "at most 120 characters"),
         ("w_10//a.jpg", "empty segment"),
         ("s--short--/a.jpg", "signature"),
         ("s--abcdefghij--", "names no image"),
@@ -350,13 +353,13 @@ def _without_empty(components: tuple[Transformation, ...]) -> tuple[Transformati
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=120))
-def test_fuzz_any_text(text: str) -> None:
+def test_any_text_is_refused_plainly_or_round_trips_through_its_canonical_form(text: str) -> None:
     _parse_or_error(text)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(TOKENS), max_size=30).map("".join))
-def test_fuzz_grammar_shaped_text(text: str) -> None:
+def test_grammar_shaped_text_is_refused_plainly_or_round_trips_too(text: str) -> None:
     _parse_or_error(text)
 
 

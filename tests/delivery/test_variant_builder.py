@@ -21,7 +21,7 @@ def _preview(client, asset_id: int, **params):
 
 
 def _url(body: str, element_id: str) -> str:
-    match = re.search(rf'id="{element_id}">([^<]+)<', body)
+    match = re.search(rf'id="{element_id}"[^>]*>([^<]+)<', body)
     assert match, body
     return html.unescape(match.group(1))
 
@@ -32,6 +32,7 @@ def test_the_page_shows_the_form_and_a_first_preview(client, marketer, approved)
     client.force_login(marketer)
     response = client.get(_builder(asset.pk))
     assert response.status_code == 200
+    assert "HX-Request" in response["Vary"]  # htmx gets only the result fragment from the same URL
     body = response.content.decode()
     for name in ("crop", "width", "height", "gravity", "format", "quality", "dpr", "effect", "extra"):
         assert f'name="{name}"' in body
