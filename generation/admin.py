@@ -6,8 +6,8 @@ from generation.models import Asset, GenerationRequest, PromptRule
 class AssetInline(admin.TabularInline):
     model = Asset
     extra = 0
-    fields = ["index", "file", "seed", "width", "height", "byte_size"]
-    readonly_fields = fields
+    readonly_fields = ("index", "file", "seed", "width", "height", "byte_size")
+    fields = readonly_fields
     can_delete = False
     show_change_link = True
 

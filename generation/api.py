@@ -4,6 +4,7 @@ the original files. Thin: the same forms, services and selectors as the pages in
 import base64
 import binascii
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,19 +15,19 @@ from ninja import File, Form, Router, Schema, UploadedFile
 from ninja.responses import Status
 from pydantic import Field
 
-from generation import imports, selectors, services
+from generation import asset_imports, selectors, services
 from generation.engine.registry import available_models
 from generation.forms import GenerateForm, RefineForm
 from generation.models import Asset, GenerationRequest
 from generation.views import _CONTENT_TYPES, _can_cancel, _get_visible_request, get_visible_asset
 from studio.api import (
     Problem,
+    Text,
     field_error,
     form_data,
     form_problem,
     form_schema,
     scoped,
-    text,
     user_of,
     validation_problem,
 )
@@ -109,7 +110,8 @@ class GenerationRequestOut(Schema):
     guidance: float
     campaign: str
     product: str
-    channel: str
+    channel: str = Field(description="A free-text channel tag, on requests from before destination channels.")
+    channels: list[str] = Field(description="Destination channels its images start with (channel presets).")
     options: dict = Field(description="A refine operation's own options (strength, aspect, scale...).")
     source_asset_id: int | None
     revises_id: int | None
@@ -146,22 +148,40 @@ def request_out(request: HttpRequest, generation_request: GenerationRequest) -> 
     }
 
 
-GenerateIn = form_schema(GenerateForm, "GenerateIn")
-RefineIn = form_schema(
-    RefineForm,
-    "RefineIn",
-    exclude=["mask"],
-    extra={
-        "mask": (
-            str | None,
-            Field(
-                default=None,
-                description="The mask as a base64 PNG (white = change, black = keep), optionally as a "
-                "data: URL. Needed by inpaint and remove.",
-            ),
-        )
-    },
-)
+if TYPE_CHECKING:
+    # Built from the forms at run time (studio.api.form_schema): to the type checker, any schema.
+    GenerateIn = Any
+    RefineIn = Any
+else:
+    GenerateIn = form_schema(
+        GenerateForm,
+        "GenerateIn",
+        extra={
+            "channel": (
+                str | None,
+                Field(
+                    default=None,
+                    description="One destination channel, as earlier versions took it: added to "
+                    "`channels` and checked against the channel presets the same way.",
+                ),
+            )
+        },
+    )
+    RefineIn = form_schema(
+        RefineForm,
+        "RefineIn",
+        exclude=["mask"],
+        extra={
+            "mask": (
+                str | None,
+                Field(
+                    default=None,
+                    description="The mask as a base64 PNG (white = change, black = keep), optionally as a "
+                    "data: URL. Needed by inpaint and remove.",
+                ),
+            )
+        },
+    )
 
 
 class ModelOut(Schema):
@@ -176,8 +196,8 @@ class ModelOut(Schema):
 
 
 class UploadIn(Schema):
-    campaign: text(200) = ""
-    product: text(200) = ""
+    campaign: Annotated[Text, Field(max_length=200)] = ""
+    product: Annotated[Text, Field(max_length=200)] = ""
 
 
 class CancelOut(Schema):
@@ -221,7 +241,10 @@ def create_request(request: HttpRequest, response: HttpResponse, payload: Genera
     """Queue a text-to-image request; poll it with GET /requests/{id}. Omitted fields take the defaults the
     Generate page shows (the default model, its steps and guidance, a square size, a random seed)."""
     _require_generate_permission(request)
-    form = GenerateForm(data=form_data(GenerateForm, payload))
+    data = form_data(GenerateForm, payload)
+    if payload.channel:
+        data["channels"] = [*data.get("channels", []), payload.channel]
+    form = GenerateForm(data=data)
     if not form.is_valid():
         raise form_problem(form)
     try:
@@ -234,18 +257,19 @@ def create_request(request: HttpRequest, response: HttpResponse, payload: Genera
 
 
 def _created(request: HttpRequest, response: HttpResponse, generation_request: GenerationRequest) -> Status:
-    generation_request = selectors.generation_request_get_visible(
+    visible = selectors.generation_request_get_visible(
         user=user_of(request), request_id=generation_request.pk
     )
-    response["Location"] = reverse("api:get_request", args=[generation_request.pk])
-    return Status(201, request_out(request, generation_request))
+    assert visible is not None  # its creator made it a moment ago
+    response["Location"] = reverse("api:get_request", args=[visible.pk])
+    return Status(201, request_out(request, visible))
 
 
 def refine(
     request: HttpRequest,
     response: HttpResponse,
     asset: Asset,
-    payload: Schema,
+    payload: RefineIn,
     *,
     revises: Asset | None = None,
 ) -> Status:
@@ -314,7 +338,7 @@ def cancel_request(request: HttpRequest, request_id: int) -> dict:
     user = user_of(request)
     if not (generation_request.created_by_id == user.pk or user.is_superuser):
         raise Problem(403, "Only the person who started a generation can cancel it.")
-    outcome = services.generation_request_cancel(request=generation_request) or "finished"
+    outcome = services.generation_request_cancel(generation_request=generation_request) or "finished"
     generation_request.refresh_from_db()
     return {"outcome": outcome, "request": request_out(request, generation_request)}
 
@@ -331,8 +355,8 @@ def upload(
     _require_generate_permission(request)
     name = file.name or "unnamed file"
     try:
-        imports.check_byte_size(filename=name, byte_size=file.size)
-        asset = imports.asset_import(
+        asset_imports.check_byte_size(filename=name, byte_size=file.size)
+        asset = asset_imports.asset_import(
             data=file.read(),
             filename=name,
             user=user_of(request),
@@ -340,10 +364,12 @@ def upload(
             product=tags.product,
             operation=Asset.Operation.UPLOAD,
         )
-    except imports.ImageImportError as error:
+    except asset_imports.ImageImportError as error:
         raise validation_problem(str(error), "file", "file") from None
-    response["Location"] = reverse("api:get_asset", args=[asset.pk])
-    return Status(201, asset_out(selectors.asset_get_visible(user=user_of(request), asset_id=asset.pk)))
+    visible = selectors.asset_get_visible(user=user_of(request), asset_id=asset.pk)
+    assert visible is not None  # its uploader made it a moment ago
+    response["Location"] = reverse("api:get_asset", args=[visible.pk])
+    return Status(201, asset_out(visible))
 
 
 _IMAGE_RESPONSE = {

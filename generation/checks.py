@@ -225,7 +225,7 @@ def _default_model_messages(models: dict) -> list[CheckMessage]:
 def check_job_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
     """The job lease and time limits (generation/jobs.py) must fit together, or jobs are retried while they
     still run, or never stopped."""
-    problems = []
+    problems: list[CheckMessage] = []
     heartbeat, lease = settings.STUDIO_JOB_HEARTBEAT_SECONDS, settings.STUDIO_JOB_LEASE_SECONDS
     if lease < 3 * heartbeat:
         problems.append(

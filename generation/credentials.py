@@ -41,8 +41,9 @@ from django.core.checks import CheckMessage, Error
 from PIL import Image
 
 from generation import operations as ops
+from generation.disclosure import TRAINED_ALGORITHMIC_MEDIA, declared_source_type
 from generation.engine.registry import UnknownModelError, get_model
-from generation.imagefile import TRAINED_ALGORITHMIC_MEDIA, EncodedImage, encode_png
+from generation.imagefile import EncodedImage, encode_png
 from generation.models import Asset, GenerationRequest
 from generation.selectors import asset_read_bytes
 
@@ -214,24 +215,26 @@ def refinement_actions(*, operation: str, model: ModelVersion | None, tool: str 
 
 
 def request_provenance(
-    *, request: GenerationRequest, upscaler: str = ""
+    *, generation_request: GenerationRequest, upscaler: str = ""
 ) -> tuple[list[Action], Ingredient | None]:
     """The actions and parent ingredient for a generation request's images (nothing when credentials are
     off, so the parent's file is not read for nothing)."""
     if not enabled():
         return [], None
     model = None
-    if request.model_key:
+    if generation_request.model_key:
         try:
-            revision = get_model(request.model_key).revision
+            revision = get_model(generation_request.model_key).revision
         except UnknownModelError:  # removed from the registry since: the request still names its source
             revision = ""
-        model = ModelVersion(key=request.model_key, source=request.model_source, revision=revision)
-    tool = upscaler or f"{CLAIM_GENERATOR} {ops.OPERATIONS[request.operation].label.lower()}"
-    actions = refinement_actions(operation=request.operation, model=model, tool=tool)
+        model = ModelVersion(
+            key=generation_request.model_key, source=generation_request.model_source, revision=revision
+        )
+    tool = upscaler or f"{CLAIM_GENERATOR} {ops.OPERATIONS[generation_request.operation].label.lower()}"
+    actions = refinement_actions(operation=generation_request.operation, model=model, tool=tool)
     parent = None
-    if request.source_asset_id:
-        source = request.source_asset
+    source = generation_request.source_asset
+    if source is not None:
         parent = Ingredient(
             data=asset_read_bytes(asset=source),
             format=source.format,
@@ -607,7 +610,7 @@ def _steps(manifest: dict) -> list[Step]:
             else:
                 text = f"{word}: {description}" if description else word
                 text += f" (model {agent})" if agent and name == "c2pa.edited" else ""
-            if action.get("digitalSourceType", "").endswith("/trainedAlgorithmicMedia"):
+            if declared_source_type(str(action.get("digitalSourceType", "")).encode()):
                 text += ", AI-generated"
             steps.append(Step(action=name, text=text))
     return steps

@@ -1,43 +1,86 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 
-from generation.engine.registry import available_models, default_model, get_model
+from generation.channels import channel_choices
+from generation.engine.registry import ModelSpec, available_models, default_model, get_model
 from generation.operations import ANCHORS, OPERATIONS, OUTPAINT, REFINE_OPERATIONS
-from generation.presets import (
-    CUSTOM_SIZE,
-    MIN_SIDE,
-    SIDE_MULTIPLE,
-    SIZE_PRESETS,
-    STYLES,
-    preset_for_size,
-)
+from generation.presets import CUSTOM_SIZE, SIZE_PRESETS, STYLES
 from generation.services import MAX_SEED, GenerationParameters, RefineParameters
 
-CHANNEL_SUGGESTIONS = ["web", "social", "email", "print", "display ads", "app"]
 MAX_MASK_BYTES = 8 * 1024 * 1024
+MAX_PROMPT_CHARACTERS = 1000
+
+
+def metered_textarea(rows: int, **attrs: object) -> forms.Textarea:
+    """A prompt box whose meter (characters, and the words the model does not read) follows what is typed:
+    htmx asks the server, which counts real CLIP tokens (see templates/generation/prompt_meter.html)."""
+    return forms.Textarea(
+        attrs={
+            "rows": rows,
+            "hx-get": reverse_lazy("generation:prompt-meter"),
+            "hx-trigger": "input changed delay:300ms",
+            "hx-swap": "outerHTML",
+            **attrs,
+        }
+    )
+
+
+def size_menu(spec: ModelSpec) -> list[tuple[str, str]]:
+    """The size menu for ``spec``: the presets it can make, and a custom size when it makes any size."""
+    menu = [(preset.key, preset.label) for preset in spec.size_presets()]
+    return [*menu, (CUSTOM_SIZE, "Custom size")] if spec.makes_any_size else menu
+
+
+def default_size_key(spec: ModelSpec) -> str:
+    """The size menu's entry for the size ``spec`` makes by default (custom when no preset is that size)."""
+    width, height = spec.default_size()
+    return next(
+        (preset.key for preset in spec.size_presets() if (preset.width, preset.height) == (width, height)),
+        CUSTOM_SIZE,
+    )
+
+
+def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    """The form's choice field ``name``, whose choices are only known once the form is made."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
 
 
 class GenerateForm(forms.Form):
     prompt = forms.CharField(
-        max_length=1000,
-        widget=forms.Textarea(
-            attrs={"rows": 3, "autofocus": True, "placeholder": "a red apple on a blue background"}
+        max_length=MAX_PROMPT_CHARACTERS,
+        widget=metered_textarea(
+            3,
+            autofocus=True,
+            placeholder="a red apple on a blue background",
+            **{
+                "hx-target": "#meter-prompt",
+                "hx-include": "[name=style]",
+                "aria-describedby": "meter-prompt",
+            },
         ),
     )
     negative_prompt = forms.CharField(
-        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        max_length=MAX_PROMPT_CHARACTERS,
+        required=False,
+        widget=metered_textarea(
+            2,
+            **{
+                "hx-target": "#meter-negative_prompt",
+                "hx-include": "[name=style]",
+                "aria-describedby": "meter-negative_prompt",
+            },
+        ),
     )
     style = forms.ChoiceField(choices=[(key, style.label) for key, style in STYLES.items()], initial="none")
     model = forms.ChoiceField(choices=())
     size = forms.ChoiceField(
-        choices=[
-            *((key, preset.label) for key, preset in SIZE_PRESETS.items()),
-            (CUSTOM_SIZE, "Custom size"),
-        ],
-        initial="square",
+        choices=(), error_messages={"invalid_choice": "%(value)s is not a size: choose one from the menu."}
     )
-    width = forms.IntegerField(required=False, min_value=MIN_SIDE, help_text="Custom size only")
-    height = forms.IntegerField(required=False, min_value=MIN_SIDE, help_text="Custom size only")
+    width = forms.IntegerField(required=False, help_text="Custom size only")
+    height = forms.IntegerField(required=False, help_text="Custom size only")
     num_images = forms.IntegerField(label="Images", min_value=1, max_value=4, initial=1)
     seed = forms.IntegerField(
         required=False,
@@ -49,7 +92,15 @@ class GenerateForm(forms.Form):
     guidance = forms.FloatField(min_value=0, max_value=30)
     campaign = forms.CharField(max_length=200, required=False)
     product = forms.CharField(max_length=200, required=False)
-    channel = forms.CharField(max_length=100, required=False)
+    channels = forms.MultipleChoiceField(
+        label="Destination channels",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Where the images will be used; a reviewer checks each channel's crop before approving.",
+        error_messages={
+            "invalid_choice": "%(value)s is not a destination channel: choose from the channel presets."
+        },
+    )
     team = forms.TypedChoiceField(coerce=int, choices=(), required=False, empty_value=None)
 
     def __init__(self, *args, teams=(), **kwargs) -> None:
@@ -58,50 +109,74 @@ class GenerateForm(forms.Form):
         # does not see the field, and their work goes to their one team (studio/teams.py).
         teams = list(teams)
         if len(teams) > 1:
-            self.fields["team"].choices = [(team.pk, team.name) for team in teams]
+            _choice_field(self, "team").choices = [(team.pk, team.name) for team in teams]
             self.fields["team"].initial = teams[0].pk
         else:
             del self.fields["team"]
-        models = available_models("text2img")
-        self.fields["model"].choices = [(spec.key, spec.label) for spec in models]
+        self.models = {spec.key: spec for spec in available_models("text2img")}
+        _choice_field(self, "model").choices = [(spec.key, spec.label) for spec in self.models.values()]
+        self.size_menus = {key: size_menu(spec) for key, spec in self.models.items()}
+        # Any preset is a valid choice, so a size the model cannot make is refused saying what it makes.
+        self.size_presets = {
+            **SIZE_PRESETS,
+            **{preset.key: preset for spec in self.models.values() for preset in spec.size_presets()},
+        }
+        _choice_field(self, "channels").choices = channel_choices()
+        _choice_field(self, "size").choices = [
+            *((key, preset.label) for key, preset in self.size_presets.items()),
+            (CUSTOM_SIZE, "Custom size"),
+        ]
+        # The menu on the page is the selected model's; generate.js swaps it when the model changes.
+        self.fields["size"].widget.choices = self.size_menus.get(self.selected_model.key, [])
         spec = default_model()
         self.fields["model"].initial = spec.key
-        # A fixed-size model makes one size; preselect it so the form is valid as it stands.
-        if spec.output_size:
-            self.fields["size"].initial = preset_for_size(spec.output_size, spec.output_size) or CUSTOM_SIZE
+        self.fields["size"].initial = default_size_key(spec)
+        self.fields["width"].initial, self.fields["height"].initial = spec.default_size()
         self.fields["steps"].initial = spec.default_steps
         self.fields["guidance"].initial = spec.default_guidance
 
+    @property
+    def selected_model(self) -> ModelSpec:
+        """The model the form shows as selected: the one posted when it is offered, else the default."""
+        return self.models.get(self.data.get("model", "")) or default_model()
+
+    def size_menu_data(self) -> dict[str, dict]:
+        """Each model's size menu and preselected size, for generate.js (through json_script)."""
+        return {
+            key: {"sizes": menu, "default": default_size_key(self.models[key])}
+            for key, menu in self.size_menus.items()
+        }
+
     def clean(self) -> dict:
-        cleaned = super().clean()
-        model_key = cleaned.get("model")
-        if not model_key:
-            return cleaned
-        spec = get_model(model_key)
-        if cleaned.get("size") == CUSTOM_SIZE:
-            width, height = cleaned.get("width"), cleaned.get("height")
-            if not width or not height:
-                raise ValidationError("Give both a width and a height for a custom size.")
-        elif cleaned.get("size") in SIZE_PRESETS:
-            preset = SIZE_PRESETS[cleaned["size"]]
-            width, height = preset.width, preset.height
-        else:
-            return cleaned
-        if spec.output_size:
-            problem = spec.size_problem(width, height)
+        cleaned = self.cleaned_data
+        if cleaned.get("model") and cleaned.get("size"):
+            self._clean_size(get_model(cleaned["model"]), cleaned)
+        return cleaned
+
+    def _clean_size(self, spec: ModelSpec, cleaned: dict) -> None:
+        """Resolve the size to a width and height the model makes, or say beside the field what it makes."""
+        if cleaned["size"] != CUSTOM_SIZE:
+            preset = self.size_presets[cleaned["size"]]
+            problem = spec.size_problem(preset.width, preset.height)
             if problem:
                 self.add_error("size", problem)
-                return cleaned
+                return
+            cleaned["width"], cleaned["height"] = preset.width, preset.height
+            return
+        width, height = cleaned.get("width"), cleaned.get("height")
+        if "width" in self.errors or "height" in self.errors:
+            return  # a side that is not a whole number already says so
+        if width is None or height is None:
+            missing = "width" if width is None else "height"
+            self.add_error(missing, f"Give a {missing} for a custom size. {spec.size_rule}")
+            return
+        problem = spec.size_problem(width, height)
+        if not problem:
+            cleaned["width"], cleaned["height"] = width, height
+        elif not spec.makes_any_size:
+            self.add_error("size", problem)
         else:
-            for name, value in (("width", width), ("height", height)):
-                if value > spec.max_side:
-                    self.add_error(name, f"{spec.label} makes images up to {spec.max_side} px per side.")
-                elif value % SIDE_MULTIPLE:
-                    self.add_error(
-                        name, f"Must be a multiple of {SIDE_MULTIPLE} (try {value - value % SIDE_MULTIPLE})."
-                    )
-        cleaned["width"], cleaned["height"] = width, height
-        return cleaned
+            self.add_error("height" if spec.fits_side(width) else "width", problem)
 
     def parameters(self) -> GenerationParameters:
         data = self.cleaned_data
@@ -118,7 +193,7 @@ class GenerateForm(forms.Form):
             guidance=data["guidance"],
             campaign=data["campaign"],
             product=data["product"],
-            channel=data["channel"],
+            channels=tuple(data["channels"]),
         )
 
 
@@ -127,9 +202,17 @@ class RefineForm(forms.Form):
 
     operation = forms.ChoiceField(choices=())
     model = forms.ChoiceField(choices=(), required=False)
-    prompt = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    prompt = forms.CharField(
+        max_length=MAX_PROMPT_CHARACTERS,
+        required=False,
+        widget=metered_textarea(2, **{"hx-target": "#meter-prompt", "aria-describedby": "meter-prompt"}),
+    )
     negative_prompt = forms.CharField(
-        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 1})
+        max_length=MAX_PROMPT_CHARACTERS,
+        required=False,
+        widget=metered_textarea(
+            1, **{"hx-target": "#meter-negative_prompt", "aria-describedby": "meter-negative_prompt"}
+        ),
     )
     strength = forms.FloatField(
         required=False, min_value=0.05, max_value=1.0, help_text="How far the result may move from the image."
@@ -155,11 +238,10 @@ class RefineForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.models = available_models(None)
-        self.fields["model"].choices = [(spec.key, spec.label) for spec in self.models]
+        _choice_field(self, "model").choices = [(spec.key, spec.label) for spec in self.models]
         self.fields["model"].initial = default_model().key
-        self.fields["operation"].choices = [
-            (key, OPERATIONS[key].label) for key in REFINE_OPERATIONS if self.operation_offered(key)
-        ]
+        self.operations = [key for key in REFINE_OPERATIONS if self.operation_offered(key)]
+        _choice_field(self, "operation").choices = [(key, OPERATIONS[key].label) for key in self.operations]
 
     def operation_offered(self, key: str) -> bool:
         """An operation is offered when it needs no model, or some offered model lists its task."""
@@ -175,7 +257,7 @@ class RefineForm(forms.Form):
         return upload.read()
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        cleaned = self.cleaned_data
         pads = [cleaned.get(f"pad_{side}") for side in ("left", "top", "right", "bottom")]
         cleaned["pad"] = tuple(value or 0 for value in pads) if any(pads) else None
         if cleaned.get("operation") == OUTPAINT and cleaned.get("aspect") and cleaned["pad"]:

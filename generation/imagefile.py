@@ -7,18 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin
 
-# IPTC's term for media created by a model trained on sampled content; sites and platforms read it to label
-# AI images (IPTC Photo Metadata Standard, DigitalSourceType).
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-AI_DISCLOSURE_XMP = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
-<x:xmpmeta xmlns:x="adobe:ns:meta/">
- <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-  <rdf:Description rdf:about=""
-    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
-    Iptc4xmpExt:DigitalSourceType="{TRAINED_ALGORITHMIC_MEDIA}"/>
- </rdf:RDF>
-</x:xmpmeta>
-<?xpacket end="r"?>"""
+from generation.disclosure import disclosure_xmp
 
 
 @dataclass(frozen=True)
@@ -56,7 +45,7 @@ def encode_png(image: Image.Image, parameters: dict) -> EncodedImage:
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters_text(parameters))
     info.add_itxt("studio", json.dumps(parameters, sort_keys=True))
-    info.add_itxt("XML:com.adobe.xmp", AI_DISCLOSURE_XMP)
+    info.add_itxt("XML:com.adobe.xmp", disclosure_xmp().decode())
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=6)
     data = buffer.getvalue()
@@ -70,5 +59,5 @@ def encode_png(image: Image.Image, parameters: dict) -> EncodedImage:
 
 
 def read_png_parameters(data: bytes) -> dict:
-    with Image.open(io.BytesIO(data)) as image:
+    with PngImagePlugin.PngImageFile(io.BytesIO(data)) as image:
         return json.loads(image.text["studio"])

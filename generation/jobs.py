@@ -194,6 +194,7 @@ def claim(request_id: int) -> Lease | None:
         attempts=F("attempts") + 1,
         started_at=now,
         progress_step=0,
+        loading_model=False,
     )
     if claimed != 1:
         return None

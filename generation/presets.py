@@ -90,18 +90,6 @@ SIZE_PRESETS: dict[str, SizePreset] = {
 CUSTOM_SIZE = "custom"
 
 
-def preset_for_size(width: int, height: int) -> str:
-    """The key of the size preset for ``width`` x ``height``, or "" when none matches."""
-    return next(
-        (key for key, size in SIZE_PRESETS.items() if (size.width, size.height) == (width, height)), ""
-    )
-
-
-MIN_SIDE = 64
-# Latent diffusion models downsample by 8: sides must be multiples of 8.
-SIDE_MULTIPLE = 8
-
-
 def compose_prompt(prompt: str, negative_prompt: str, style_key: str) -> tuple[str, str]:
     """The prompt and negative prompt sent to the model once the style's fragments are added."""
     style = STYLES[style_key]

@@ -1,7 +1,7 @@
 """Reads for the generation app, and the only way other apps read its data."""
 
 from django.core.files.storage import default_storage
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from generation import moderation
@@ -88,6 +88,13 @@ def generation_request_list(
     return requests[:limit]
 
 
+def _related_model(name: str) -> type[Model]:
+    """The model at the other end of Asset's relation ``name``."""
+    model = Asset._meta.get_field(name).related_model
+    assert isinstance(model, type)  # not "self": that is only for a model's relation to itself
+    return model
+
+
 def review_summary_annotations(*, asset_ref: str = "pk") -> dict:
     """``latest_comment`` and ``latest_comment_by`` of the asset at ``asset_ref`` (of the outer query), for
     ``annotate``: the newest comment on it, else the newest decision that had one. Subqueries, so a list
@@ -96,10 +103,10 @@ def review_summary_annotations(*, asset_ref: str = "pk") -> dict:
     Comments and review events are review's models, reached through the relations they declare on Asset
     (generation does not import review).
     """
-    comment_model = Asset._meta.get_field("comments").related_model
-    event_model = Asset._meta.get_field("review_events").related_model
-    comments = comment_model.objects.filter(asset=OuterRef(asset_ref)).order_by("-created_at", "-pk")
-    events = event_model.objects.filter(asset=OuterRef(asset_ref)).exclude(comment="")
+    comments = _related_model("comments")._default_manager.filter(asset=OuterRef(asset_ref))
+    comments = comments.order_by("-created_at", "-pk")
+    events = _related_model("review_events")._default_manager.filter(asset=OuterRef(asset_ref))
+    events = events.exclude(comment="")
     events = events.order_by("-created_at", "-pk")
     return {
         "latest_comment": Coalesce(
@@ -130,24 +137,26 @@ def asset_facts(*, asset: Asset) -> list[tuple[str, str]]:
         facts.append(("Made from", f"asset {asset.parent_id}"))
     if asset.revision_of_id:
         facts.append(("Revision of", f"asset {asset.revision_of_id}"))
-    request = asset.request
-    if request is not None and request.options:
+    generation_request = asset.request
+    if generation_request is not None and generation_request.options:
         facts.append(
             (
                 "Options",
-                ", ".join(f"{key} {value}" for key, value in sorted(request.options.items()) if value),
+                ", ".join(
+                    f"{key} {value}" for key, value in sorted(generation_request.options.items()) if value
+                ),
             )
         )
-    if request is not None:
+    if generation_request is not None:
         facts += [
-            ("Prompt", request.prompt),
-            ("Negative prompt", request.negative_prompt),
-            ("Style", request.style),
-            ("Prompt sent to the model", request.full_prompt),
-            ("Model", request.model_key),
-            ("Scheduler", request.scheduler),
-            ("Steps", str(request.steps)),
-            ("Guidance", f"{request.guidance:g}"),
+            ("Prompt", generation_request.prompt),
+            ("Negative prompt", generation_request.negative_prompt),
+            ("Style", generation_request.style),
+            ("Prompt sent to the model", generation_request.full_prompt),
+            ("Model", generation_request.model_key),
+            ("Scheduler", generation_request.scheduler),
+            ("Steps", str(generation_request.steps)),
+            ("Guidance", f"{generation_request.guidance:g}"),
         ]
     facts += [
         ("Seed", "" if asset.seed is None else str(asset.seed)),

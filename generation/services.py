@@ -3,12 +3,10 @@
 import io
 import logging
 import secrets
-import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile
+from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -19,7 +17,7 @@ from generation import credentials, jobs, selectors
 from generation import operations as ops
 from generation.engine import masks
 from generation.engine.generate import generate_images, scheduler_name, upscaler_description
-from generation.engine.pipelines import ModelUnavailableError
+from generation.engine.pipelines import ModelUnavailableError, pipeline_is_loaded
 from generation.engine.refine import (
     RefineError,
     RefineJob,
@@ -34,6 +32,7 @@ from generation.engine.safety import check_images
 from generation.models import Asset, GenerationRequest
 from generation.presets import compose_prompt
 from generation.signals import assets_created
+from generation.storage import storage_key, stored_files
 from studio.teams import team_for_new_work, team_id_for_creator
 
 logger = logging.getLogger(__name__)
@@ -56,11 +55,11 @@ class GenerationParameters:
     guidance: float
     campaign: str = ""
     product: str = ""
-    channel: str = ""
+    channels: tuple[str, ...] = ()  # destination channels: names of channel presets
 
 
 def generation_request_create(
-    *, user: AbstractBaseUser, parameters: GenerationParameters, team_id: int | None = None
+    *, user: User, parameters: GenerationParameters, team_id: int | None = None
 ) -> GenerationRequest:
     """Store a validated request and queue it for a worker once the transaction commits.
 
@@ -75,7 +74,7 @@ def generation_request_create(
         parameters.prompt, parameters.negative_prompt, parameters.style
     )
     seed = parameters.seed if parameters.seed is not None else secrets.randbelow(MAX_SEED - 4)
-    request = GenerationRequest.objects.create(
+    generation_request = GenerationRequest.objects.create(
         created_by=user,
         team=team,
         prompt=parameters.prompt.strip(),
@@ -93,13 +92,13 @@ def generation_request_create(
         guidance=parameters.guidance,
         campaign=parameters.campaign.strip(),
         product=parameters.product.strip(),
-        channel=parameters.channel.strip(),
+        channels=sorted(set(parameters.channels)),
         progress_total=parameters.steps,
         moderation_flags=flags,
     )
     # After commit, or the worker could look for a row it cannot see yet.
-    jobs.dispatch_on_commit(request.pk)
-    return request
+    jobs.dispatch_on_commit(generation_request.pk)
+    return generation_request
 
 
 class PromptBlockedError(ValueError):
@@ -145,59 +144,56 @@ class RefineRequestError(ValueError):
 
 def refine_request_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     source: Asset,
     parameters: RefineParameters,
     revises: Asset | None = None,
 ) -> GenerationRequest:
     """Validate a refine operation on ``source``, store it as a queued request and enqueue it after commit.
 
-    The result inherits the source's campaign, product and channel; ``revises`` links the results to the
-    asset a reviewer asked changes on. Raises RefineRequestError (nothing stored) for anything that would
-    fail later: an unknown operation, a model that cannot do it, a bad mask or option, a too large result.
+    The result inherits the source's campaign, product, channel and destination channels; ``revises`` links
+    the results to the asset a reviewer asked changes on. Raises RefineRequestError (nothing stored) for
+    anything that would fail later: an unknown operation, a model that cannot do it, a bad mask or option, a
+    too large result.
     """
     planned = refine_plan(image=_source_image(source), parameters=parameters, origin=_origin_of(source))
-    mask_name = ""
+    mask_files: list[tuple[str, bytes]] = []
     if planned.mask is not None:
         buffer = io.BytesIO()
         planned.mask.save(buffer, format="PNG", optimize=True)
-        mask_name = default_storage.save(_storage_key("png", folder="masks"), ContentFile(buffer.getvalue()))
-    try:
-        with transaction.atomic():
-            request = GenerationRequest.objects.create(
-                created_by=user,
-                # The result stays with the source's team, where its lineage is; a team-less source's
-                # result goes to the user's first team.
-                team_id=source.team_id or team_id_for_creator(user_id=user.pk),
-                operation=parameters.operation,
-                prompt=planned.job.prompt,
-                negative_prompt=planned.job.negative_prompt,
-                full_prompt=planned.job.prompt,
-                full_negative_prompt=planned.job.negative_prompt,
-                model_key=planned.spec.key if planned.spec else "",
-                model_source=planned.spec.source if planned.spec else "",
-                width=planned.size[0],
-                height=planned.size[1],
-                num_images=planned.job.num_images,
-                seed=planned.job.seed,
-                steps=planned.job.steps,
-                guidance=planned.job.guidance,
-                campaign=source.campaign,
-                product=source.product,
-                channel=source.channel,
-                source_asset=source,
-                mask=mask_name,
-                options=planned.options,
-                revises=revises,
-                progress_total=planned.total_steps,
-                moderation_flags=planned.flags,
-            )
-            jobs.dispatch_on_commit(request.pk)
-    except Exception:
-        if mask_name:
-            default_storage.delete(mask_name)
-        raise
-    return request
+        mask_files.append((storage_key(folder="masks", extension="png"), buffer.getvalue()))
+    with stored_files(mask_files) as mask_names, transaction.atomic():
+        generation_request = GenerationRequest.objects.create(
+            created_by=user,
+            # The result stays with the source's team, where its lineage is; a team-less source's
+            # result goes to the user's first team.
+            team_id=source.team_id or team_id_for_creator(user_id=user.pk),
+            operation=parameters.operation,
+            prompt=planned.job.prompt,
+            negative_prompt=planned.job.negative_prompt,
+            full_prompt=planned.job.prompt,
+            full_negative_prompt=planned.job.negative_prompt,
+            model_key=planned.spec.key if planned.spec else "",
+            model_source=planned.spec.source if planned.spec else "",
+            width=planned.size[0],
+            height=planned.size[1],
+            num_images=planned.job.num_images,
+            seed=planned.job.seed,
+            steps=planned.job.steps,
+            guidance=planned.job.guidance,
+            campaign=source.campaign,
+            product=source.product,
+            channel=source.channel,
+            channels=source.channels,
+            source_asset=source,
+            mask=mask_names[0] if mask_names else "",
+            options=planned.options,
+            revises=revises,
+            progress_total=planned.total_steps,
+            moderation_flags=planned.flags,
+        )
+        jobs.dispatch_on_commit(generation_request.pk)
+    return generation_request
 
 
 @dataclass(frozen=True)
@@ -221,13 +217,13 @@ class SourceOrigin:
 
 
 def _origin_of(source: Asset) -> SourceOrigin | None:
-    request = source.request if source.request_id else None
-    if request is None:
+    generation_request = source.request if source.request_id else None
+    if generation_request is None:
         return None
     return SourceOrigin(
-        prompt=request.full_prompt or request.prompt,
-        negative_prompt=request.full_negative_prompt,
-        from_text=request.operation == ops.TEXT2IMG,
+        prompt=generation_request.full_prompt or generation_request.prompt,
+        negative_prompt=generation_request.full_negative_prompt,
+        from_text=generation_request.operation == ops.TEXT2IMG,
     )
 
 
@@ -407,32 +403,28 @@ def generation_request_report_progress(*, request_id: int, step: int, total: int
     return updated == 1
 
 
-def generation_request_cancel(*, request: GenerationRequest) -> str:
+def generation_request_cancel(*, generation_request: GenerationRequest) -> str:
     """Cancel a request: "canceled" at once when it is queued or its worker is gone, "stopping" when its
     worker stops at the next step, "" when it had already finished."""
-    return jobs.cancel(request)
+    return jobs.cancel(generation_request)
 
 
-def _storage_key(extension: str, folder: str = "generated") -> str:
-    now = timezone.now()
-    return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
-
-
-def _result_key(request: GenerationRequest, attempt: int, index: int) -> str:
+def _result_key(generation_request: GenerationRequest, attempt: int, index: int) -> str:
     """Where an attempt stores a result: derived from the request, so the next attempt can find and delete
     what a killed one left; keyed by a secret, so the names of unapproved images cannot be guessed."""
-    token = salted_hmac("generation.result-key", str(request.pk)).hexdigest()[:24]
-    return f"generated/{request.created_at:%Y/%m}/{token}-{attempt}-{index}.png"
+    token = salted_hmac("generation.result-key", str(generation_request.pk)).hexdigest()[:24]
+    return storage_key(
+        folder="generated",
+        extension="png",
+        stem=f"{token}-{attempt}-{index}",
+        month=generation_request.created_at,
+    )
 
 
-def _delete_earlier_attempts(request: GenerationRequest) -> None:
-    for attempt in range(1, request.attempts):
-        for index in range(request.num_images):
-            default_storage.delete(_result_key(request, attempt, index))
-
-
-def _store_result(request: GenerationRequest, index: int, data: bytes) -> str:
-    return default_storage.save(_result_key(request, request.attempts, index), ContentFile(data))
+def _delete_earlier_attempts(generation_request: GenerationRequest) -> None:
+    for attempt in range(1, generation_request.attempts):
+        for index in range(generation_request.num_images):
+            default_storage.delete(_result_key(generation_request, attempt, index))
 
 
 def image_file_parameters(
@@ -480,7 +472,7 @@ def image_file_parameters(
 
 def generation_request_complete(
     *,
-    request: GenerationRequest,
+    generation_request: GenerationRequest,
     images: list,
     seeds: list[int],
     upscaler: str = "",
@@ -494,119 +486,127 @@ def generation_request_complete(
     encoded = []
     # Signed as it is written (credentials.py); a failure to sign fails the request, which logs the reason,
     # rather than storing an image without the credentials every Studio image is meant to carry.
-    actions, parent = credentials.request_provenance(request=request, upscaler=upscaler)
+    actions, parent = credentials.request_provenance(generation_request=generation_request, upscaler=upscaler)
+    source = generation_request.source_asset if generation_request.source_asset_id else None
+    source_hash = source.content_hash if source is not None else ""
     for index, (image, seed) in enumerate(zip(images, seeds, strict=True)):
         parameters = image_file_parameters(
-            prompt=request.full_prompt,
-            negative_prompt=request.full_negative_prompt,
-            user_prompt=request.prompt,
-            style=request.style,
-            model_key=request.model_key,
-            scheduler=request.scheduler,
-            steps=request.steps,
-            guidance=request.guidance,
+            prompt=generation_request.full_prompt,
+            negative_prompt=generation_request.full_negative_prompt,
+            user_prompt=generation_request.prompt,
+            style=generation_request.style,
+            model_key=generation_request.model_key,
+            scheduler=generation_request.scheduler,
+            steps=generation_request.steps,
+            guidance=generation_request.guidance,
             seed=seed,
             image=image,
             upscaler=upscaler,
-            request_id=request.pk,
-            operation=request.operation,
-            source_hash=request.source_asset.content_hash if request.source_asset_id else "",
-            options=request.options,
+            request_id=generation_request.pk,
+            operation=generation_request.operation,
+            source_hash=source_hash,
+            options=generation_request.options,
         )
-        title = f"studio-request-{request.pk}-{index}.png"
+        title = f"studio-request-{generation_request.pk}-{index}.png"
         encoded.append(
             (credentials.signed_png(image, parameters, title=title, actions=actions, parent=parent), seed)
         )
-    stored_names = [_store_result(request, index, item.data) for index, (item, _) in enumerate(encoded)]
-    team_id = request.team_id or team_id_for_creator(user_id=request.created_by_id)
-    try:
-        with transaction.atomic():
-            # Under the lease the worker holds: a worker that lost it (taken over, canceled) writes nothing.
-            if not jobs.lease_of(request).finish(Status.SUCCEEDED):
-                raise GenerationCanceledError
-            assets = [
-                Asset.objects.create(
-                    request=request,
-                    index=index,
-                    operation=request.operation,
-                    parent_id=request.source_asset_id,
-                    revision_of_id=request.revises_id,
-                    created_by_id=request.created_by_id,
-                    team_id=team_id,
-                    file=name,
-                    content_hash=item.content_hash,
-                    format=item.format,
-                    width=item.width,
-                    height=item.height,
-                    byte_size=len(item.data),
-                    seed=seed if ops.OPERATIONS[request.operation].uses_model else None,
-                    ai_generated=True,
-                    title=_result_title(request),
-                    campaign=request.campaign,
-                    product=request.product,
-                    channel=request.channel,
-                    is_flagged=bool(flags),
-                    flags=flags,
+    files = [
+        (_result_key(generation_request, generation_request.attempts, index), item.data)
+        for index, (item, _) in enumerate(encoded)
+    ]
+    team_id = generation_request.team_id or team_id_for_creator(user_id=generation_request.created_by_id)
+    with stored_files(files) as stored_names, transaction.atomic():
+        # Under the lease the worker holds: a worker that lost it (taken over, canceled) writes nothing.
+        if not jobs.lease_of(generation_request).finish(Status.SUCCEEDED):
+            raise GenerationCanceledError
+        assets = [
+            Asset.objects.create(
+                request=generation_request,
+                index=index,
+                operation=generation_request.operation,
+                parent_id=generation_request.source_asset_id,
+                revision_of_id=generation_request.revises_id,
+                created_by_id=generation_request.created_by_id,
+                team_id=team_id,
+                file=name,
+                content_hash=item.content_hash,
+                format=item.format,
+                width=item.width,
+                height=item.height,
+                byte_size=len(item.data),
+                seed=seed if ops.OPERATIONS[generation_request.operation].uses_model else None,
+                ai_generated=True,
+                title=_result_title(generation_request),
+                campaign=generation_request.campaign,
+                product=generation_request.product,
+                channel=generation_request.channel,
+                channels=generation_request.channels,
+                is_flagged=bool(flags),
+                flags=flags,
+            )
+            for index, ((item, seed), name, flags) in enumerate(
+                zip(
+                    encoded,
+                    stored_names,
+                    [
+                        [*generation_request.moderation_flags, *([flag] if flag else [])]
+                        for flag in image_flags
+                    ],
+                    strict=True,
                 )
-                for index, ((item, seed), name, flags) in enumerate(
-                    zip(
-                        encoded,
-                        stored_names,
-                        [[*request.moderation_flags, *([flag] if flag else [])] for flag in image_flags],
-                        strict=True,
-                    )
-                )
-            ]
-            # Inside the transaction: review writes each asset's review row in it, so an asset never
-            # exists without one, and a receiver that fails rolls the rows back (and the files go below).
-            assets_created.send(sender=Asset, assets=assets)
-    except Exception:
-        # Nothing was committed, so the files would be orphans.
-        for name in stored_names:
-            default_storage.delete(name)
-        raise
+            )
+        ]
+        # Inside the transaction: review writes each asset's review row in it, so an asset never exists
+        # without one, and a receiver that fails rolls the rows back (and stored_files deletes the files).
+        assets_created.send(sender=Asset, assets=assets)
     return assets
 
 
-def _result_title(request: GenerationRequest) -> str:
-    if request.operation == ops.TEXT2IMG or not request.source_asset_id:
-        return request.prompt[:200]
-    source = request.source_asset
-    label = ops.OPERATIONS[request.operation].label
+def _result_title(generation_request: GenerationRequest) -> str:
+    source = generation_request.source_asset
+    if generation_request.operation == ops.TEXT2IMG or source is None:
+        return generation_request.prompt[:200]
+    label = ops.OPERATIONS[generation_request.operation].label
     base = source.title or f"asset {source.pk}"
     return f"{base} ({label.lower()})"[:200]
 
 
-def _run_refine(request: GenerationRequest, spec: ModelSpec | None, report) -> tuple[list, list[int]]:
+def _run_refine(
+    generation_request: GenerationRequest, spec: ModelSpec | None, report
+) -> tuple[list, list[int]]:
     """Run a refine request: (images, their seeds)."""
-    source = _source_image(request.source_asset)
+    assert generation_request.source_asset is not None  # the gen_refine_has_source constraint
+    source = _source_image(generation_request.source_asset)
     mask = None
-    if request.mask:
-        with default_storage.open(request.mask.name, "rb") as handle, Image.open(handle) as stored:
+    if generation_request.mask:
+        with default_storage.open(generation_request.mask.name, "rb") as handle, Image.open(handle) as stored:
             mask = stored.convert("L")
     job = RefineJob.from_options(
-        operation=request.operation,
-        options=request.options or {},
-        prompt=request.full_prompt,
-        negative_prompt=request.full_negative_prompt,
-        num_images=request.num_images,
-        seed=request.seed,
-        steps=request.steps,
-        guidance=request.guidance,
+        operation=generation_request.operation,
+        options=generation_request.options or {},
+        prompt=generation_request.full_prompt,
+        negative_prompt=generation_request.full_negative_prompt,
+        num_images=generation_request.num_images,
+        seed=generation_request.seed,
+        steps=generation_request.steps,
+        guidance=generation_request.guidance,
     )
     return run_refine(spec, job, source, mask, report), job.image_seeds()
 
 
-def _run_text_to_image(request: GenerationRequest, spec: ModelSpec, report) -> tuple[list, list[int]]:
+def _run_text_to_image(
+    generation_request: GenerationRequest, spec: ModelSpec, report
+) -> tuple[list, list[int]]:
     job = TextToImageJob(
-        prompt=request.full_prompt or request.prompt,
-        negative_prompt=request.full_negative_prompt,
-        width=request.width,
-        height=request.height,
-        num_images=request.num_images,
-        seed=request.seed,
-        steps=request.steps,
-        guidance=request.guidance,
+        prompt=generation_request.full_prompt or generation_request.prompt,
+        negative_prompt=generation_request.full_negative_prompt,
+        width=generation_request.width,
+        height=generation_request.height,
+        num_images=generation_request.num_images,
+        seed=generation_request.seed,
+        steps=generation_request.steps,
+        guidance=generation_request.guidance,
     )
     return generate_images(spec, job, report), job.image_seeds()
 
@@ -622,9 +622,19 @@ def generation_request_execute(*, request_id: int) -> str:
         return _execute(lease, watch)
 
 
+def _load_model(request_id: int, spec: ModelSpec) -> str:
+    """Have ``spec``'s model in this worker's memory; returns its scheduler's name, recorded with the request.
+    While the model loads, the request says so (its page shows "Loading the model", not step 0)."""
+    if not pipeline_is_loaded(spec):
+        GenerationRequest.objects.filter(pk=request_id).update(loading_model=True)
+    scheduler = scheduler_name(spec)
+    GenerationRequest.objects.filter(pk=request_id).update(scheduler=scheduler, loading_model=False)
+    return scheduler
+
+
 def _execute(lease: jobs.Lease, watch: jobs.Watch) -> str:
     request_id = lease.request_id
-    request = GenerationRequest.objects.select_related("source_asset").get(pk=request_id)
+    generation_request = GenerationRequest.objects.select_related("source_asset").get(pk=request_id)
 
     def report(step: int, total: int) -> bool:
         return watch.keep_going() and generation_request_report_progress(
@@ -632,17 +642,17 @@ def _execute(lease: jobs.Lease, watch: jobs.Watch) -> str:
         )
 
     try:
-        operation = ops.OPERATIONS[request.operation]
-        spec = get_model(request.model_key) if operation.uses_model else None
+        operation = ops.OPERATIONS[generation_request.operation]
+        spec = get_model(generation_request.model_key) if operation.uses_model else None
         if spec is not None:
-            request.scheduler = scheduler_name(spec)
-            GenerationRequest.objects.filter(pk=request_id).update(scheduler=request.scheduler)
+            generation_request.scheduler = _load_model(request_id, spec)
         if operation.is_refine:
-            images, seeds = _run_refine(request, spec, report)
+            images, seeds = _run_refine(generation_request, spec, report)
         else:
-            images, seeds = _run_text_to_image(request, spec, report)
+            assert spec is not None  # text to image always runs a model
+            images, seeds = _run_text_to_image(generation_request, spec, report)
         generation_request_complete(
-            request=request,
+            generation_request=generation_request,
             images=images,
             seeds=seeds,
             upscaler=upscaler_description(spec) if spec is not None else "",

@@ -5,6 +5,7 @@ from generation import views
 app_name = "generation"
 urlpatterns = [
     path("generate/", views.create, name="create"),
+    path("generate/prompt-meter/", views.prompt_meter, name="prompt-meter"),
     path("upload/", views.upload, name="upload"),
     path("requests/", views.gallery, name="gallery"),
     path("requests/<int:request_id>/", views.request_detail, name="request"),

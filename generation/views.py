@@ -5,22 +5,33 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
-from generation import imports, selectors, services
-from generation.engine.registry import available_models
-from generation.forms import CHANNEL_SUGGESTIONS, GenerateForm, RefineForm
+from generation import asset_imports, selectors, services
+from generation.engine.prompt_reading import PromptReading, read_prompt
+from generation.engine.registry import UnknownModelError, available_models, get_model
+from generation.forms import MAX_PROMPT_CHARACTERS, GenerateForm, RefineForm
 from generation.models import Asset, GenerationRequest
 from generation.operations import OPERATIONS, OUTPAINT_ASPECTS
+from generation.presets import STYLES, compose_prompt
+from studio.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studio.teams import TeamChoiceError, teams_of
 
 
 @login_required
 @permission_required("generation.add_generationrequest", raise_exception=True)
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = GenerateForm(request.POST or None, teams=teams_of(user=request.user))
     if request.method == "POST" and form.is_valid():
         try:
@@ -35,10 +46,58 @@ def create(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "models": available_models("text2img"),
-        "channels": CHANNEL_SUGGESTIONS,
+        "meters": _prompt_meters(
+            prompt=form["prompt"].value() or "",
+            negative_prompt=form["negative_prompt"].value() or "",
+            style=form.cleaned_data.get("style", "none") if form.is_bound else "none",
+        ),
         "recent": selectors.generation_request_list(viewer=request.user, only_own=True, limit=6),
     }
     return render(request, "generation/create.html", context, status=status)
+
+
+@dataclass(frozen=True)
+class _PromptMeter:
+    """What the line under a prompt box says: its length, and how much of it the model reads."""
+
+    field: str
+    characters: int
+    reading: PromptReading | None  # None while the box is empty
+    max_characters: int = MAX_PROMPT_CHARACTERS
+
+
+def _prompt_meters(*, prompt: str, negative_prompt: str, style: str) -> dict[str, _PromptMeter]:
+    # The model reads the prompts with the style's words added, so those are what is counted.
+    sent_prompt, sent_negative = compose_prompt(prompt, negative_prompt, style)
+    return {
+        "prompt": _PromptMeter("prompt", len(prompt), read_prompt(sent_prompt) if prompt.strip() else None),
+        "negative_prompt": _PromptMeter(
+            "negative_prompt",
+            len(negative_prompt),
+            read_prompt(sent_negative) if negative_prompt.strip() else None,
+        ),
+    }
+
+
+@login_required
+@permission_required("generation.add_generationrequest", raise_exception=True)
+@require_GET
+def prompt_meter(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The meter under a prompt box, for htmx as the user types: ``prompt`` or ``negative_prompt``, and the
+    ``style`` picked (its words are sent to the model too)."""
+    field = "negative_prompt" if "negative_prompt" in request.GET else "prompt"
+    style = request.GET.get("style") or "none"
+    if style not in STYLES:
+        return HttpResponseBadRequest(f"Unknown style {style!r}.", content_type="text/plain")
+    text = request.GET.get(field, "")
+    if len(text) > 4 * MAX_PROMPT_CHARACTERS:
+        # Past what any form accepts: not worth tokenizing.
+        return HttpResponseBadRequest(
+            f"A prompt is at most {MAX_PROMPT_CHARACTERS} characters.", content_type="text/plain"
+        )
+    prompts = {"prompt": "", "negative_prompt": "", field: text}
+    meter = _prompt_meters(**prompts, style=style)[field]
+    return render(request, "generation/prompt_meter.html", {"meter": meter})
 
 
 @dataclass(frozen=True)
@@ -53,7 +112,7 @@ class _Uploaded:
 @login_required
 @permission_required("generation.add_generationrequest", raise_exception=True)
 @require_http_methods(["GET", "POST"])
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Upload page. Its script posts one file per request and asks for JSON; without script the form
     posts them all at once and gets the page back with a line per file."""
     wants_json = request.get_preferred_type(["text/html", "application/json"]) == "application/json"
@@ -75,12 +134,12 @@ def upload(request: HttpRequest) -> HttpResponse:
     return _upload_page(request, results=results, status=400 if refused else 200)
 
 
-def _upload_one(request: HttpRequest, file: UploadedFile) -> _Uploaded:
+def _upload_one(request: AuthenticatedHttpRequest, file: UploadedFile) -> _Uploaded:
     name = file.name or "unnamed file"
     try:
         # The declared size first, so an oversized file is refused before it is read into memory.
-        imports.check_byte_size(filename=name, byte_size=file.size)
-        asset = imports.asset_import(
+        asset_imports.check_byte_size(filename=name, byte_size=file.size)
+        asset = asset_imports.asset_import(
             data=file.read(),
             filename=name,
             user=request.user,
@@ -89,7 +148,7 @@ def _upload_one(request: HttpRequest, file: UploadedFile) -> _Uploaded:
             operation=Asset.Operation.UPLOAD,
             team_id=_team_id(request.POST.get("team", "")),
         )
-    except (imports.ImageImportError, TeamChoiceError) as error:
+    except (asset_imports.ImageImportError, TeamChoiceError) as error:
         return _Uploaded(name=name, error=str(error))
     return _Uploaded(name=name, asset=asset)
 
@@ -116,7 +175,7 @@ def _uploaded_json(name: str, asset: Asset) -> dict:
 
 
 def _upload_page(
-    request: HttpRequest, *, results: list[_Uploaded], error: str = "", status: int = 200
+    request: AuthenticatedHttpRequest, *, results: list[_Uploaded], error: str = "", status: int = 200
 ) -> HttpResponse:
     context = {
         "results": results,
@@ -133,7 +192,7 @@ def _upload_page(
 
 @login_required
 @permission_required("generation.add_generationrequest", raise_exception=True)
-def refine(request: HttpRequest, asset_id: int) -> HttpResponse:
+def refine(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
     asset = get_visible_asset(request, asset_id)
     return refine_page(request, asset)
 
@@ -147,7 +206,11 @@ def get_visible_asset(request: HttpRequest, asset_id: int) -> Asset:
 
 
 def refine_page(
-    request: HttpRequest, asset: Asset, *, revises: Asset | None = None, extra_context: dict | None = None
+    request: AuthenticatedHttpRequest,
+    asset: Asset,
+    *,
+    revises: Asset | None = None,
+    extra_context: dict | None = None,
 ) -> HttpResponse:
     """The Refine page for ``asset`` (GET) and its submission (POST); review's "Revise" page reuses it."""
     form = RefineForm(request.POST or None, request.FILES or None, initial=_refine_initial(request, asset))
@@ -163,20 +226,25 @@ def refine_page(
     context = {
         "form": form,
         "asset": asset,
-        "operations": [OPERATIONS[key] for key, _label in form.fields["operation"].choices],
+        "operations": [OPERATIONS[key] for key in form.operations],
         "models": form.models,
         "lineage": selectors.asset_lineage(asset=asset, viewer=request.user),
         "revises": revises,
         "aspect_presets": list(OUTPAINT_ASPECTS),
+        "meters": _prompt_meters(
+            prompt=form["prompt"].value() or "",
+            negative_prompt=form["negative_prompt"].value() or "",
+            style="none",
+        ),
         **(extra_context or {}),
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "generation/refine.html", context, status=status)
 
 
-def _refine_initial(request: HttpRequest, asset: Asset) -> dict:
+def _refine_initial(request: AuthenticatedHttpRequest, asset: Asset) -> dict:
     initial: dict = {"operation": request.GET.get("operation") or "inpaint"}
-    if asset.request_id:
+    if asset.request is not None:
         initial["prompt"] = asset.request.prompt
         initial["model"] = asset.request.model_key or None
     return initial
@@ -184,16 +252,46 @@ def _refine_initial(request: HttpRequest, asset: Asset) -> dict:
 
 @login_required
 @require_GET
-def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
-    generation_request = _get_visible_request(request, request_id)
+@vary_on_headers("HX-Request")
+def request_detail(request: HtmxHttpRequest, request_id: int) -> HttpResponse:
+    return _request_page(request, _get_visible_request(request, request_id))
+
+
+def _request_page(request: HtmxHttpRequest, generation_request: GenerationRequest) -> HttpResponse:
+    """The request page; to htmx, its progress fragment (what the page polls, and what Cancel swaps in)."""
     context = {
         "generation_request": generation_request,
         "assets": generation_request.assets.all(),
         "can_cancel": _can_cancel(request, generation_request),
         "max_attempts": settings.STUDIO_JOB_MAX_ATTEMPTS,
     }
+    if not request.htmx:
+        context.update(_request_facts(generation_request))
     template = "generation/request.html#progress" if request.htmx else "generation/request.html"
     return render(request, template, context)
+
+
+def _request_facts(generation_request: GenerationRequest) -> dict:
+    """What the request page says about the request in words: the model's and style's names, and the words
+    of each prompt the model did not read."""
+    style = STYLES.get(generation_request.style)
+    return {
+        "model_name": _model_name(generation_request.model_key),
+        "style_label": style.label if style and style.key != "none" else "",
+        "unread_prompt": read_prompt(generation_request.full_prompt).unread,
+        "unread_negative_prompt": read_prompt(generation_request.full_negative_prompt).unread,
+        "token_limit": PromptReading.limit,
+    }
+
+
+def _model_name(key: str) -> str:
+    """A model's name for people; a model removed from the registry since is named by its key."""
+    if not key:
+        return ""
+    try:
+        return get_model(key).name
+    except UnknownModelError:
+        return key
 
 
 def _get_visible_request(request: HttpRequest, request_id: int) -> GenerationRequest:
@@ -211,15 +309,20 @@ def _can_cancel(request: HttpRequest, generation_request: GenerationRequest) -> 
 
 @login_required
 @require_POST
-def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def request_cancel(request: HtmxHttpRequest, request_id: int) -> HttpResponse:
     generation_request = _get_visible_request(request, request_id)
     if not (generation_request.created_by_id == request.user.pk or request.user.is_superuser):
         raise PermissionDenied("Only the person who started a generation can cancel it.")
-    outcome = services.generation_request_cancel(request=generation_request)
+    outcome = services.generation_request_cancel(generation_request=generation_request)
+    if request.htmx:
+        # The fragment says what happened: "Canceled", or "Stopping…" until the worker stops at its next step.
+        generation_request.refresh_from_db()
+        return _request_page(request, generation_request)
     if outcome == "canceled":
         messages.info(request, "Canceled.")
     elif outcome == "stopping":
-        messages.info(request, "Canceling: the generation stops after its current step.")
+        messages.info(request, "Stopping: the generation stops after its current step.")
     else:
         messages.info(request, "This generation had already finished; there was nothing to cancel.")
     return redirect("generation:request", request_id=request_id)
@@ -227,7 +330,7 @@ def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     only_mine = request.GET.get("mine") == "1"
     requests = selectors.generation_request_list(viewer=request.user, only_own=only_mine, limit=60)
     context = {
@@ -240,7 +343,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def asset_file(request: HttpRequest, asset_id: int) -> FileResponse:
+def asset_file(request: AuthenticatedHttpRequest, asset_id: int) -> FileResponse:
     # Unapproved images are never public: they are served only to signed-in users who may see them.
     if not request.user.has_perm("generation.view_asset"):
         raise PermissionDenied

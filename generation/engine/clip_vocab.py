@@ -10,14 +10,21 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import tempfile
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import CLIPTokenizer
 
 BPE_FILENAME = "bpe_simple_vocab_16e6.txt.gz"
 INSTALL_HINT = ".venv/bin/pip install --no-deps 'open_clip_torch>=3.3,<4'"
 # CLIP keeps the first 48,894 merges: 256 byte tokens + 256 word-final byte tokens + merges + 2 specials
 # make the 49,408-token vocabulary every CLIP text encoder expects.
 CLIP_VOCAB_SIZE = 49408
+# What a CLIP text encoder reads of a prompt, in tokens, its start and end tokens included.
+CLIP_CONTEXT_TOKENS = 77
 _MERGE_COUNT = CLIP_VOCAB_SIZE - 256 - 256 - 2
 
 
@@ -87,3 +94,13 @@ def write_clip_tokenizer_files(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+
+
+def clip_tokenizer() -> CLIPTokenizer:
+    """A CLIP tokenizer made from the vocabulary, knowing CLIP's context length."""
+    # Imported here: the web process needs transformers only once someone's prompt is measured.
+    from transformers import CLIPTokenizer
+
+    with tempfile.TemporaryDirectory() as directory:
+        write_clip_tokenizer_files(Path(directory))
+        return CLIPTokenizer.from_pretrained(directory, model_max_length=CLIP_CONTEXT_TOKENS)

@@ -178,11 +178,11 @@ def _fit_box(
 def feathered(mask: Image.Image, *, grow: int, soften: int) -> np.ndarray:
     """The mask as float alpha in [0, 1], grown (or, negative, shrunk) by ``grow`` px and blurred over about
     ``soften`` px."""
-    binary = (np.asarray(mask) > 0).astype(np.uint8) * 255
+    binary: np.ndarray = (np.asarray(mask) > 0).astype(np.uint8) * 255
     if grow:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(grow) + 1, 2 * abs(grow) + 1))
         binary = cv2.dilate(binary, kernel) if grow > 0 else cv2.erode(binary, kernel)
-    alpha = binary.astype(np.float32) / 255.0
+    alpha: np.ndarray = binary.astype(np.float32) / 255.0
     if soften > 0:
         sigma = max(0.5, soften / 2.5)
         alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma, sigmaY=sigma)
@@ -275,7 +275,8 @@ def find_subject(image: Image.Image, background_hint: Image.Image | None = None)
     # The border's few main colours (a plain backdrop has one, a gradient or a simple scene a handful).
     clusters = min(8, len(ring))
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
-    _, _, centres = cv2.kmeans(ring, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    # OpenCV allocates the labels it is given None for; its stubs do not allow None.
+    _, _, centres = cv2.kmeans(ring, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     distance = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None, :, :], axis=-1), axis=-1)
     labels[(distance < 12) & (labels == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
     if background_hint is not None:
@@ -286,7 +287,8 @@ def find_subject(image: Image.Image, background_hint: Image.Image | None = None)
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
     with suppress(cv2.error):  # one colour everywhere: keep the colour-distance guess
-        cv2.grabCut(small, labels, None, background_model, foreground_model, 4, cv2.GC_INIT_WITH_MASK)
+        # No rectangle with GC_INIT_WITH_MASK: OpenCV takes None, which its stubs do not allow.
+        cv2.grabCut(small, labels, None, background_model, foreground_model, 4, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     subject = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
     subject = _main_pieces(subject)
     mask = Image.fromarray(subject * 255, "L").resize(rgb.size, Image.Resampling.BILINEAR)

@@ -15,13 +15,13 @@ Registry options read from a model's ``extra`` keys (see README, "Models"):
 
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 
 from django.conf import settings
 
 from generation.engine.registry import ModelSpec
+from studio.env import env_bool
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class ModelUnavailableError(RuntimeError):
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """huggingface_hub's own offline switch, read at each load rather than once into settings."""
+    return env_bool("HF_HUB_OFFLINE", False)
 
 
 def _looks_local(value: str) -> bool:
@@ -188,6 +189,11 @@ def load_pipeline(spec: ModelSpec, *, device: str = "cpu"):
 
 def _cache_key(spec: ModelSpec) -> str:
     return f"{spec.key}:{spec.source}:{spec.revision}:{json.dumps(spec.extra, sort_keys=True, default=str)}"
+
+
+def pipeline_is_loaded(spec: ModelSpec) -> bool:
+    """Whether this process holds ``spec``'s pipeline already (``get_pipeline`` returns at once)."""
+    return _cache_key(spec) in _pipelines
 
 
 def get_pipeline(spec: ModelSpec):

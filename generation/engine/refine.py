@@ -194,12 +194,14 @@ def run_refine(
     says stop.
     """
     operation = ops.OPERATIONS[job.operation]
-    if operation.uses_model and spec is None:
-        raise RefineError(f"{operation.label} needs a diffusion model.")
-    if operation.uses_model and operation.task not in spec.tasks:
-        raise RefineError(
-            f"{spec.name} is not set up for {operation.label.lower()} (its tasks: {', '.join(spec.tasks)})."
-        )
+    if operation.uses_model:
+        if spec is None:
+            raise RefineError(f"{operation.label} needs a diffusion model.")
+        if operation.task not in spec.tasks:
+            raise RefineError(
+                f"{spec.name} is not set up for {operation.label.lower()} "
+                f"(its tasks: {', '.join(spec.tasks)})."
+            )
     source = flatten(source)
     if operation.mask == ops.MASK_REQUIRED and (mask is None or masks.mask_is_empty(mask)):
         raise RefineError(f"{operation.label} needs a mask: paint over the area to change.")
@@ -258,6 +260,7 @@ def _diffuse(
         "output_type": "pil",
     }
     if task == ops.TASK_INPAINT:
+        assert mask is not None, "inpainting is given a mask"
         # Grow the mask a little in the model's space so its coarse latent mask covers the painted edge.
         grow = max(1, round(max(work_w, work_h) / 64))
         small_mask = mask.resize((work_w, work_h), Image.Resampling.BILINEAR).filter(

@@ -10,8 +10,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 from generation.engine.upscale import UPSCALE_FACTORS
 from generation.operations import MODEL_TASKS
+from generation.presets import SIZE_PRESETS, SizePreset
 
 logger = logging.getLogger(__name__)
+
+
+MIN_SIDE = 64
+# Latent diffusion models downsample by 8: sides must be multiples of 8.
+SIDE_MULTIPLE = 8
+# The side of the square a model that makes any size is asked for by default.
+DEFAULT_SIDE = 512
 
 
 class UnknownModelError(LookupError):
@@ -62,20 +70,66 @@ class ModelSpec:
         """What a model trained on a closed list of objects can draw, in words a prompt may use."""
         return model_subjects(self.source)
 
+    @property
+    def largest_side(self) -> int:
+        return self.max_side - self.max_side % SIDE_MULTIPLE
+
+    @property
+    def size_rule(self) -> str:
+        """The sizes this model makes, as a sentence for error messages."""
+        if self.output_size:
+            return f"{self.name} makes {self.output_size} x {self.output_size} images only."
+        return (
+            f"{self.name} makes each side from {MIN_SIDE} to {self.largest_side} px, "
+            f"in multiples of {SIDE_MULTIPLE}."
+        )
+
     def size_problem(self, width: int, height: int) -> str:
-        """Why this model cannot make ``width`` x ``height`` images, or "" when it can."""
+        """Why this model cannot make ``width`` x ``height`` images, or "" when it can.
+
+        The one size rule: the generate form, the API, the `generate` command and the engine all ask it.
+        """
         if self.output_size:
             side = self.output_size
-            if (width, height) != (side, side):
-                return (
-                    f"{self.name} makes {side} x {side} images only; "
-                    f"choose Square {side} x {side} or another model."
-                )
+            if (width, height) == (side, side):
+                return ""
+            return (
+                f"{self.name} makes {side} x {side} images only; "
+                f"choose Square {side} x {side} or another model."
+            )
+        if self.fits_side(width) and self.fits_side(height):
             return ""
-        for value in (width, height):
-            if value > self.max_side:
-                return f"{self.label} makes images up to {self.max_side} px per side."
-        return ""
+        return (
+            f"{self.size_rule} The nearest to {width} x {height} it makes is "
+            f"{self._nearest(width)} x {self._nearest(height)}."
+        )
+
+    def fits_side(self, side: int) -> bool:
+        """Whether a model that makes any size makes this side length."""
+        return MIN_SIDE <= side <= self.max_side and side % SIDE_MULTIPLE == 0
+
+    def _nearest(self, side: int) -> int:
+        return min(max(MIN_SIDE, round(side / SIDE_MULTIPLE) * SIDE_MULTIPLE), self.largest_side)
+
+    @property
+    def makes_any_size(self) -> bool:
+        """Whether users may ask for a custom width and height."""
+        return not self.output_size
+
+    def size_presets(self) -> list[SizePreset]:
+        """The size presets this model can make, for the size menu; a fixed-size model's one size always."""
+        presets = [
+            preset for preset in SIZE_PRESETS.values() if not self.size_problem(preset.width, preset.height)
+        ]
+        if self.output_size and not presets:
+            side = self.output_size
+            presets = [SizePreset(f"{side}x{side}", f"Square {side} x {side}", side, side)]
+        return presets
+
+    def default_size(self) -> tuple[int, int]:
+        """What the size menu preselects and the `generate` command makes when no size is asked for."""
+        side = self.output_size or self._nearest(min(DEFAULT_SIDE, self.max_side))
+        return side, side
 
 
 # The keys ModelSpec reads; anything else is kept in ``extra`` for the engine (see generation/checks.py).

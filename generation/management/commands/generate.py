@@ -28,7 +28,7 @@ from generation.engine.runner import TextToImageJob
 from generation.engine.safety import check_images
 from generation.imagefile import encode_png
 from generation.moderation import describe_flags
-from generation.presets import MIN_SIDE, SIDE_MULTIPLE, STYLES, compose_prompt
+from generation.presets import STYLES, compose_prompt
 from generation.services import MAX_SEED, PromptBlockedError, image_file_parameters, prompt_flags
 
 MAX_COUNT = 16
@@ -36,7 +36,6 @@ MAX_COUNT = 16
 BATCH_SIZE = 4
 MAX_STEPS = 100
 MAX_GUIDANCE = 30.0
-DEFAULT_SIZE = 512
 
 
 class Command(BaseCommand):
@@ -58,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--size",
             default=None,
-            help=f"WIDTHxHEIGHT (default: a fixed-size model's one size, else {DEFAULT_SIZE}x{DEFAULT_SIZE})",
+            help="WIDTHxHEIGHT (default: a fixed-size model's one size, else 512x512 or the largest below)",
         )
         parser.add_argument(
             "--out", type=Path, required=True, help="folder for the PNGs (created if missing)"
@@ -160,19 +159,14 @@ def _in_range(name: str, value, low, high):
 
 def _size(spec: ModelSpec, text: str | None) -> tuple[int, int]:
     if text is None:
-        side = spec.output_size or min(DEFAULT_SIZE, spec.max_side)
-        return side, side
+        return spec.default_size()
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise CommandError(f"--size must look like 512x512, not {text!r}.") from None
     problem = spec.size_problem(width, height)
     if problem:
-        raise CommandError(problem)
-    if not spec.output_size and any(side < MIN_SIDE or side % SIDE_MULTIPLE for side in (width, height)):
-        raise CommandError(
-            f"--size: each side must be at least {MIN_SIDE} and a multiple of {SIDE_MULTIPLE}."
-        )
+        raise CommandError(f"--size: {problem}")
     return width, height
 
 

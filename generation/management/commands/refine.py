@@ -211,4 +211,4 @@ def _pad(text: str) -> tuple[int, int, int, int] | None:
         values = ()
     if len(values) != 4 or min(values) < 0 or max(values) > 4096:
         raise CommandError(f"--pad must be LEFT,TOP,RIGHT,BOTTOM pixels (0-4096 each), not {text!r}.")
-    return values  # type: ignore[return-value]
+    return values

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation.training.catalogue import DEFAULT_OBJECT_COUNT, OBJECTS
-from generation.training.models import PRESETS
+from generation.training.networks import PRESETS
 from generation.training.trainer import STATE_FILE, TrainConfig, Trainer
 
 # "decoder" is optional: it fine-tunes the VAE decoder alone, which keeps the trained UNet valid.

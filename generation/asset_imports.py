@@ -17,23 +17,20 @@ import io
 import logging
 import struct
 import unicodedata
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from generation import credentials
-from generation.imagefile import AI_DISCLOSURE_XMP
+from generation.disclosure import declared_source_type, disclosure_xmp
 from generation.models import Asset
 from generation.signals import assets_created
+from generation.storage import storage_key, stored_files
 from studio.teams import team_for_new_work
 
 __all__ = ["ImageImportError", "asset_import", "check_byte_size"]
@@ -67,8 +64,6 @@ _WRITABLE_MODES = {"JPEG": {"L", "RGB"}, "PNG": {"L", "RGB", "RGBA"}, "WEBP": {"
 _PROFILE_SPACES = {"L": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
 # What Pillow raises on a damaged or truncated file, from the header parsers to the decoders.
 _DAMAGED = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
-# An IPTC DigitalSourceType that a source file already declares must not be lost on the way in.
-_AI_SOURCE_TYPE_MARK = b"trainedalgorithmicmedia"
 _STORAGE_FOLDERS = {Asset.Operation.IMPORT: "imported", Asset.Operation.UPLOAD: "uploaded"}
 
 
@@ -85,16 +80,16 @@ class _Cleaned:
     ai_generated: bool
 
 
-def check_byte_size(*, filename: str, byte_size: int) -> None:
+def check_byte_size(*, filename: str, byte_size: int | None) -> None:
     """Refuse an empty file or one over ``STUDIO_UPLOAD_MAX_BYTES``.
 
-    Callers holding an upload call this with its declared size before reading it into memory;
-    :func:`asset_import` calls it again on the bytes it is given.
+    Callers holding an upload call this with its declared size (None: not declared) before reading it into
+    memory; :func:`asset_import` calls it again on the bytes it is given.
     """
     limit = settings.STUDIO_UPLOAD_MAX_BYTES
     if byte_size == 0:
         raise ImageImportError(f"{filename}: empty file")
-    if byte_size > limit:
+    if byte_size is not None and byte_size > limit:
         raise ImageImportError(f"{filename}: {_bytes(byte_size)} is over the limit of {_bytes(limit)}")
 
 
@@ -102,7 +97,7 @@ def asset_import(
     *,
     data: bytes,
     filename: str,
-    user: AbstractBaseUser,
+    user: User,
     campaign: str = "",
     product: str = "",
     operation: Asset.Operation = Asset.Operation.IMPORT,
@@ -119,34 +114,27 @@ def asset_import(
     folder = _STORAGE_FOLDERS[operation]
     cleaned = _clean(data, filename)
     stored = _keep_credentials(data, cleaned, filename)
-    now = timezone.now()
-    name = default_storage.save(
-        f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{cleaned.extension}", ContentFile(stored)
-    )
-    try:
-        with transaction.atomic():
-            asset = Asset.objects.create(
-                operation=operation,
-                created_by=user,
-                team=team,
-                file=name,
-                content_hash=hashlib.sha256(stored).hexdigest(),
-                format=cleaned.extension,
-                width=cleaned.width,
-                height=cleaned.height,
-                byte_size=len(stored),
-                ai_generated=cleaned.ai_generated,
-                rights_source=Asset.RightsSource.OWNED,
-                title=_title_from(filename),
-                campaign=campaign.strip()[:200],
-                product=product.strip()[:200],
-            )
-            # Subscribers (review) treat it like any new asset: it enters the review queue, in this same
-            # transaction, so a failing receiver rolls the row back and the file goes below.
-            assets_created.send(sender=Asset, assets=[asset])
-    except Exception:
-        default_storage.delete(name)  # no row, so the file would be an orphan
-        raise
+    key = storage_key(folder=folder, extension=cleaned.extension)
+    with stored_files([(key, stored)]) as [name], transaction.atomic():
+        asset = Asset.objects.create(
+            operation=operation,
+            created_by=user,
+            team=team,
+            file=name,
+            content_hash=hashlib.sha256(stored).hexdigest(),
+            format=cleaned.extension,
+            width=cleaned.width,
+            height=cleaned.height,
+            byte_size=len(stored),
+            ai_generated=cleaned.ai_generated,
+            rights_source=Asset.RightsSource.OWNED,
+            title=_title_from(filename),
+            campaign=campaign.strip()[:200],
+            product=product.strip()[:200],
+        )
+        # Subscribers (review) treat it like any new asset: it enters the review queue, in this same
+        # transaction, so a failing receiver rolls the row back (and stored_files deletes the file).
+        assets_created.send(sender=Asset, assets=[asset])
     return asset
 
 
@@ -184,7 +172,7 @@ def _clean(data: bytes, filename: str) -> _Cleaned:
                 image.load()  # decode it all now: a damaged file fails here, not at delivery
                 source_format = image.format or ""
                 icc_profile = image.info.get("icc_profile")
-                ai_generated = _declares_ai(image, data)
+                ai_source_type = _declared_source_type(image, data)
                 stored = _eight_bit(ImageOps.exif_transpose(image))
     except ImageImportError:
         raise
@@ -202,11 +190,11 @@ def _clean(data: bytes, filename: str) -> _Cleaned:
     # EXIF, XMP, comments and text chunks ride along in info, and some writers copy them from there.
     stored.info = {}
     return _Cleaned(
-        data=_encode(stored, writer, icc_profile=profile, ai_generated=ai_generated),
+        data=_encode(stored, writer, icc_profile=profile, ai_source_type=ai_source_type),
         extension=extension,
         width=stored.width,
         height=stored.height,
-        ai_generated=ai_generated,
+        ai_generated=ai_source_type is not None,
     )
 
 
@@ -261,7 +249,9 @@ def _srgb_profile() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _encode(image: Image.Image, writer: str, *, icc_profile: bytes | None, ai_generated: bool) -> bytes:
+def _encode(
+    image: Image.Image, writer: str, *, icc_profile: bytes | None, ai_source_type: str | None
+) -> bytes:
     # High quality: the file is the master every variant is rendered from.
     options: dict = {
         "JPEG": {"quality": 92, "optimize": True},
@@ -270,24 +260,28 @@ def _encode(image: Image.Image, writer: str, *, icc_profile: bytes | None, ai_ge
     }[writer]
     if icc_profile:
         options["icc_profile"] = icc_profile
-    if ai_generated and writer == "PNG":
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt("XML:com.adobe.xmp", AI_DISCLOSURE_XMP)  # where encode_png puts it too
-        options["pnginfo"] = info
-    elif ai_generated:
-        options["xmp"] = AI_DISCLOSURE_XMP.encode()
+    if ai_source_type is not None:
+        # The type the file declared (a composite stays a composite), where encode_png puts it too.
+        xmp = disclosure_xmp(ai_source_type)
+        if writer == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+            options["pnginfo"] = info
+        else:
+            options["xmp"] = xmp
     buffer = io.BytesIO()
     image.save(buffer, format=writer, **options)
     return buffer.getvalue()
 
 
-def _declares_ai(image: Image.Image, data: bytes) -> bool:
+def _declared_source_type(image: Image.Image, data: bytes) -> str | None:
+    """The AI DigitalSourceType the file declares: a mark it carries must not be lost on the way in."""
     # Pillow surfaces XMP and (decompressed) PNG text in info; the raw scan finds a packet it does not.
     for value in image.info.values():
         text = value.encode("utf-8", "replace") if isinstance(value, str) else value
-        if isinstance(text, bytes) and _AI_SOURCE_TYPE_MARK in text.lower():
-            return True
-    return _AI_SOURCE_TYPE_MARK in data.lower()
+        if isinstance(text, bytes) and (source_type := declared_source_type(text)):
+            return source_type
+    return declared_source_type(data)
 
 
 def _named_format(data: bytes) -> str:
