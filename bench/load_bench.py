@@ -304,7 +304,7 @@ def seed_assets(source: Path, count: int) -> list[str]:
 
 
 def cached_paths(public_ids: list[str]) -> list[str]:
-    from delivery.services import preset_map
+    from delivery.selectors import preset_map
     from delivery.urls_builder import variant_path
 
     presets = preset_map()

@@ -79,7 +79,7 @@ def populate(*, waiting: int, decided: int, seed: int = 1) -> dict:
     from delivery.models import NamedPreset
     from generation.models import Asset, GenerationRequest
     from review.models import AssetReview, Comment, ReviewEvent, ReviewState
-    from review.roles import MARKETERS, REVIEWERS, sync_groups
+    from studio.roles import MARKETERS, REVIEWERS, sync_groups
 
     rng = random.Random(seed)
     sync_groups()

@@ -26,8 +26,9 @@ from typing import Annotated, Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -172,7 +173,7 @@ def problem_response(request: HttpRequest, problem: Problem) -> HttpResponse:
 def form_problem(form: forms.BaseForm, *, location: str = "body") -> Problem:
     """The 422 for an invalid Django form: the same messages the HTML page shows, by field."""
     errors = [
-        field_error(None if name == forms.forms.NON_FIELD_ERRORS else name, str(message), location)
+        field_error(None if name == NON_FIELD_ERRORS else name, str(message), location)
         for name, messages in form.errors.items()
         for message in messages
     ]
@@ -195,9 +196,9 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def text(max_length: int | None = None) -> Any:
-    """The type of a free-text parameter that no Django form checks (a filter, an upload's tag)."""
-    return Annotated[str, Field(max_length=max_length), AfterValidator(_no_nul)]
+# The type of a free-text parameter that no Django form checks (a filter, an upload's tag); its bound goes
+# beside it: Annotated[Text, Field(max_length=200)].
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 # --- Authentication and scopes -----------------------------------------------------------------------------
@@ -263,7 +264,7 @@ def scoped(scope: str, openapi_extra: dict | None = None) -> dict[str, Any]:
     }
 
 
-def user_of(request: HttpRequest):
+def user_of(request: HttpRequest) -> User:
     """The user the request acts as (the token's or the session's)."""
     return request.auth  # type: ignore[attr-defined]
 
@@ -389,7 +390,8 @@ def idempotent(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
         try:
             key = _idempotency_key(request)
             user = _identify(request) if key is not None else None
-            if user is None:  # no key, or not authenticated: the operation answers (and refuses) itself
+            # No key, or not authenticated: the operation answers (and refuses) itself.
+            if key is None or user is None:
                 return run(request, *args, **kwargs)
             fingerprint = _fingerprint(request)
             services.idempotency_purge_expired()
@@ -425,13 +427,17 @@ def idempotent(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
         except BaseException:
             services.idempotency_release(record=record)
             raise
-        if response.streaming or response.status_code >= 500 or response.status_code in _NOT_REPLAYED:
-            services.idempotency_release(record=record)
-        else:
+        if (
+            isinstance(response, HttpResponse)  # not streamed: its body is there to keep
+            and response.status_code < 500
+            and response.status_code not in _NOT_REPLAYED
+        ):
             headers = {name: response[name] for name in _REPLAYED_HEADERS if response.has_header(name)}
             services.idempotency_record_response(
                 record=record, status=response.status_code, headers=headers, body=response.content
             )
+        else:
+            services.idempotency_release(record=record)
         return response
 
     return wrapper
@@ -452,7 +458,12 @@ def conditional_get(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
         # Per user, and always checked with Studio before a cached copy is used (permissions change).
         patch_cache_control(response, private=True, no_cache=True)
         patch_vary_headers(response, ["Authorization", "Cookie"])
-        return get_conditional_response(request, etag=response["ETag"], response=response)
+        # Django hands back the response it was given (a streamed one too) or a 304; the stub says otherwise.
+        return get_conditional_response(  # type: ignore[return-value]
+            request,
+            etag=response["ETag"],
+            response=response,  # type: ignore[arg-type]
+        )
 
     return wrapper
 
@@ -646,7 +657,7 @@ def _json_type(field: forms.Field) -> Any:
 
 
 def form_schema(
-    form_class: type[forms.BaseForm], name: str, *, exclude: Iterable[str] = (), extra: dict | None = None
+    form_class: type[forms.Form], name: str, *, exclude: Iterable[str] = (), extra: dict | None = None
 ) -> type[Schema]:
     """A request schema for ``form_class``: JSON types and the form's documented limits, every field optional.
 
@@ -666,9 +677,6 @@ def form_schema(
             value = getattr(field, attribute, None)
             if value is not None:
                 documented[keyword] = value
-        choices = [value for value, _label in getattr(field, "choices", [])]
-        if choices and not isinstance(field, forms.MultipleChoiceField):
-            documented["enum"] = choices
         if isinstance(field, forms.DateTimeField):
             documented["format"] = "date-time"
         if field.initial is not None and not callable(field.initial):
@@ -692,6 +700,13 @@ def form_schema(
         ]
         if required:
             schema["required"] = required
+        # Choices too, as the made form has them (the registry's models and sizes). Not a multiple choice's:
+        # those are channel presets, which admins change while the document stays cached.
+        for name, field in made.fields.items():
+            if name in fields and type(field) is forms.ChoiceField and field.choices:
+                # Choices are (value, label) pairs; the stub types the getter as the setter's input.
+                choices = [value for value, _label in field.choices]  # type: ignore[union-attr]
+                schema["properties"][name]["enum"] = choices
 
     base = type(
         f"{name}Base",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -32,11 +32,11 @@ class Attention:
     label: str
 
 
-def reviews_for_decision(*, user: AbstractBaseUser) -> bool:
+def reviews_for_decision(*, user: User) -> bool:
     return user.has_perm("review.decide_assetreview")
 
 
-def _waiting_for(user: AbstractBaseUser) -> QuerySet[AssetReview]:
+def _waiting_for(user: User) -> QuerySet[AssetReview]:
     assets = generation_selectors.assets_reviewable_by(user=user)
     if not settings.STUDIO_ALLOW_SELF_APPROVAL:
         # In the assets' subquery, not as a join from the reviews: the count is then the queue index's rows
@@ -45,7 +45,7 @@ def _waiting_for(user: AbstractBaseUser) -> QuerySet[AssetReview]:
     return AssetReview.objects.filter(state=ReviewState.IN_REVIEW, asset__in=assets.values("pk"))
 
 
-def _seen_at(user: AbstractBaseUser):
+def _seen_at(user: User) -> Coalesce:
     """When ``user`` last opened their outcomes (never: the epoch), as a subquery: counting is one query."""
     return Coalesce(
         Subquery(NotificationPreference.objects.filter(user=user).values("outcomes_seen_at")[:1]),
@@ -53,30 +53,33 @@ def _seen_at(user: AbstractBaseUser):
     )
 
 
-def _outcomes_of(user: AbstractBaseUser) -> QuerySet[AssetReview]:
-    """The user's assets with a decision to hear about, each marked ``is_new`` (it counts on the badge)."""
+def _is_new(user: User) -> Q:
+    """An outcome that counts on the badge: changes requested and not yet answered, or decided since the
+    user last looked."""
     answered = Exists(Asset.objects.filter(revision_of=OuterRef("asset_id")))
     needs_action = Q(state=ReviewState.CHANGES_REQUESTED) & Q(~answered)
-    newly_decided = Q(state__in=OUTCOMES, decided_at__gt=_seen_at(user))
+    return needs_action | Q(state__in=OUTCOMES, decided_at__gt=_seen_at(user))
+
+
+def _outcomes_of(user: User) -> QuerySet[AssetReview]:
+    """The user's assets with a decision to hear about, each marked ``is_new``."""
     return (
         AssetReview.objects.filter(asset__created_by=user)
         .filter(Q(state=ReviewState.CHANGES_REQUESTED) | Q(state__in=OUTCOMES))
-        .annotate(is_new=ExpressionWrapper(needs_action | newly_decided, output_field=BooleanField()))
+        .annotate(is_new=ExpressionWrapper(_is_new(user), output_field=BooleanField()))
     )
 
 
-def attention_of(*, user: AbstractBaseUser) -> Attention:
+def attention_of(*, user: User) -> Attention:
     """The badge: how many items need ``user``, and where they are listed. One query."""
-    if not user.is_authenticated:
-        return Attention(count=0, url=reverse("login"), label="")
     if reviews_for_decision(user=user):
         count = _waiting_for(user).count()
         return Attention(count=count, url=reverse("review:queue"), label=f"{count} waiting for your review")
-    count = _outcomes_of(user).filter(is_new=True).count()
+    count = _outcomes_of(user).filter(_is_new(user)).count()
     return Attention(count=count, url=reverse("attention"), label=f"{count} review outcomes for you")
 
 
-def outcomes_list(*, user: AbstractBaseUser, limit: int = 100) -> QuerySet[AssetReview]:
+def outcomes_list(*, user: User, limit: int = 100) -> QuerySet[AssetReview]:
     """The user's review outcomes, those needing them first, then newest decision first; with each asset's
     latest comment."""
     return (
@@ -87,6 +90,6 @@ def outcomes_list(*, user: AbstractBaseUser, limit: int = 100) -> QuerySet[Asset
     )
 
 
-def outcomes_mark_seen(*, user: AbstractBaseUser) -> None:
+def outcomes_mark_seen(*, user: User) -> None:
     """The user has seen their outcomes: approvals and rejections so far stop counting as new."""
     NotificationPreference.objects.update_or_create(user=user, defaults={"outcomes_seen_at": timezone.now()})

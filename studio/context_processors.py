@@ -12,8 +12,9 @@ def attention(request: HttpRequest) -> dict:
         return {}
 
     def counted() -> Attention:
+        # Kept on the request, which has no such attribute in its type: every template rendered shares it.
         if not hasattr(request, "_studio_attention"):
-            request._studio_attention = attention_of(user=user)
-        return request._studio_attention
+            request._studio_attention = attention_of(user=user)  # type: ignore[attr-defined]
+        return request._studio_attention  # type: ignore[attr-defined]
 
     return {"attention": SimpleLazyObject(counted)}

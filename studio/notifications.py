@@ -20,7 +20,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -33,7 +33,7 @@ from studio.models import NotificationPreference
 logger = logging.getLogger(__name__)
 
 # The decisions a creator hears about, and how the subject line puts each.
-DECISION_SUBJECTS = {
+DECISION_SUBJECTS: dict[str, str] = {
     ReviewState.APPROVED: "Approved",
     ReviewState.CHANGES_REQUESTED: "Changes requested",
     ReviewState.REJECTED: "Rejected",
@@ -48,13 +48,13 @@ _PREFERENCE_FIELD = {DECISION: "on_decisions", MENTION: "on_mentions"}
 _MENTION = re.compile(r"(?<![\w@.+-])@([\w.@+-]+)")
 
 
-def notification_preference_of(*, user: AbstractBaseUser) -> NotificationPreference:
+def notification_preference_of(*, user: User) -> NotificationPreference:
     """The user's preferences; unsaved defaults (everything on) when they never changed them."""
     return NotificationPreference.objects.filter(user=user).first() or NotificationPreference(user=user)
 
 
 def notification_preference_update(
-    *, user: AbstractBaseUser, on_decisions: bool, on_mentions: bool
+    *, user: User, on_decisions: bool, on_mentions: bool
 ) -> NotificationPreference:
     preference, _ = NotificationPreference.objects.update_or_create(
         user=user, defaults={"on_decisions": on_decisions, "on_mentions": on_mentions}
@@ -74,7 +74,7 @@ def mentioned_usernames(text: str) -> set[str]:
     return names
 
 
-def _wants(users: Iterable[AbstractBaseUser], field: str, *, asset_id: int) -> list[AbstractBaseUser]:
+def _wants(users: Iterable[User], field: str, *, asset_id: int) -> list[User]:
     """Those of ``users`` who have an email address, did not turn ``field`` off and may see the asset (a
     mail must not show someone an asset, or its comments, they may not see)."""
     users = [user for user in users if user.is_active and user.email]
@@ -121,7 +121,7 @@ def notify_decision(*, asset: Asset, to_state: str) -> bool:
     return True
 
 
-def notify_mentions(*, comment: Comment) -> list[AbstractBaseUser]:
+def notify_mentions(*, comment: Comment) -> list[User]:
     """Queue a mail to each user the comment @mentions who may see its asset (never the author). A decision's
     comment does not mail the asset's creator twice: the decision email carries it. Returns who was queued."""
     names = mentioned_usernames(comment.body)
@@ -169,12 +169,14 @@ def notification_send(*, kind: str, about_id: int, user_id: int) -> bool:
         return False
     if kind == DECISION:
         event = ReviewEvent.objects.select_related("asset", "actor").filter(pk=about_id).first()
-        message = _decision_message(event) if event is not None else None
-        asset_id = event.asset_id if event is not None else None
+        if event is None:
+            return False
+        message, asset_id = _decision_message(event), event.asset_id
     elif kind == MENTION:
         comment = Comment.objects.select_related("asset", "author").filter(pk=about_id).first()
-        message = _mention_message(comment) if comment is not None else None
-        asset_id = comment.asset_id if comment is not None else None
+        if comment is None:
+            return False
+        message, asset_id = _mention_message(comment), comment.asset_id
     else:
         raise ValueError(f"Unknown notification kind {kind!r}")
     if message is None or not _wants([user], _PREFERENCE_FIELD[kind], asset_id=asset_id):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,7 +35,7 @@ def _hash(secret: str) -> str:
 
 
 def api_token_create(
-    *, user: AbstractBaseUser, name: str, scopes: list[str], expires_at: datetime | None = None
+    *, user: User, name: str, scopes: list[str], expires_at: datetime | None = None
 ) -> NewToken:
     """A new token: ``studio_<prefix>_<secret>``, 64 random bits of prefix and 256 of secret."""
     unknown = set(scopes) - set(ApiToken.Scope.values)
@@ -54,7 +54,7 @@ def api_token_create(
     return NewToken(token=token, secret=secret)
 
 
-def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
+def api_token_revoke(*, user: User, token_id: int) -> bool:
     """Revoke one of ``user``'s tokens; False when there is no such active token of theirs."""
     return bool(
         ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
@@ -89,7 +89,7 @@ def api_token_authenticate(*, secret: str) -> ApiToken:
     return token
 
 
-def api_tokens_of(*, user: AbstractBaseUser):
+def api_tokens_of(*, user: User):
     return ApiToken.objects.filter(user=user).order_by("revoked_at", "-created_at")
 
 
@@ -105,7 +105,7 @@ class IdempotencyInFlightError(Exception):
 
 
 def idempotency_claim(
-    *, user: AbstractBaseUser, key: str, method: str, path: str, fingerprint: str
+    *, user: User, key: str, method: str, path: str, fingerprint: str
 ) -> tuple[IdempotencyRecord, bool]:
     """The record for (user, key) and whether it is new: a new one is in flight and this request owns it;
     an old one is the finished first request, to replay.

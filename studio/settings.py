@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.env import env_bool, env_int, env_list, env_seconds, env_str, parse_rate
+from studio.env import env_bool, env_int, env_list, env_rate, env_seconds, env_str
 from studio.local_secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -246,8 +246,8 @@ STORAGES = {
 # Uploads and imports are bounded; anything bigger is refused before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-# Each uploaded or imported image (generation.imports): its bytes, checked before it is read into memory,
-# and width x height x frames, checked from the header before a pixel is decoded.
+# Each uploaded or imported image (generation.asset_imports): its bytes, checked before it is read into
+# memory, and width x height x frames, checked from the header before a pixel is decoded.
 STUDIO_UPLOAD_MAX_BYTES = env_int("STUDIO_UPLOAD_MAX_BYTES", 30 * 1024 * 1024)
 STUDIO_UPLOAD_MAX_PIXELS = env_int("STUDIO_UPLOAD_MAX_PIXELS", 50_000_000)
 
@@ -261,6 +261,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_queue_dir / "processed"),
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # How often a worker looks for a message. kombu's default, a second, was most of a short job's wait;
+        # a look is one directory listing, so ten a second cost an idle worker next to nothing.
+        "polling_interval": env_seconds("STUDIO_QUEUE_POLL_SECONDS", 0.1),
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Fail fast when Redis is down, so a request made then goes to the outbox (generation/jobs.py) at once.
@@ -327,7 +330,7 @@ STUDIO_MODELS = {
         "notice": "A small model Studio trained itself. It draws one everyday object from its list (name it "
         "in the prompt) on a plain colour, a gradient or a simple scene such as a wooden desk, a brick wall, "
         "grass, sand or the sky, at 256 x 256 px. Try “a coffee mug on a wooden desk”. For any other "
-        "subject, add a real model with STUDIO_MODELS_JSON (see “Models” in the README).",
+        "subject, ask an admin to add a larger model.",
         "default_steps": 25,
         "default_guidance": 5.0,
         "native_size": 64,
@@ -370,6 +373,8 @@ STUDIO_PROMPT_BLOCKLIST = env_list("STUDIO_PROMPT_BLOCKLIST", [])
 # The largest image a refine operation (outpaint, upscale) may produce.
 STUDIO_REFINE_MAX_PIXELS = env_int("STUDIO_REFINE_MAX_PIXELS", 16_777_216)
 STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 0)  # 0: torch's own default
+# A generation worker loads the default model as it starts, so the first request does not wait for it.
+STUDIO_WORKER_PRELOAD_MODEL = env_bool("STUDIO_WORKER_PRELOAD_MODEL", True)
 STUDIO_DEVICE = env_str("STUDIO_DEVICE", "cpu")
 
 # --- Review ----------------------------------------------------------------------------------------------
@@ -428,11 +433,7 @@ STUDIO_DELIVERY_RENDER_WAIT = env_int("STUDIO_DELIVERY_RENDER_WAIT", 3)
 # the client gets 429 with Retry-After. Cached variants are never limited. 0 or empty turns it off. Counted
 # in CACHES (below): several web processes need a shared one. Behind a proxy or CDN, set
 # STUDIO_TRUSTED_PROXY_COUNT so the client, not the proxy, is counted.
-STUDIO_DELIVERY_RENDER_RATE = env_str("STUDIO_DELIVERY_RENDER_RATE", "60/minute")
-try:
-    parse_rate(STUDIO_DELIVERY_RENDER_RATE)
-except ValueError as error:
-    raise ImproperlyConfigured(f"STUDIO_DELIVERY_RENDER_RATE: {error}.") from error
+STUDIO_DELIVERY_RENDER_RATE = env_rate("STUDIO_DELIVERY_RENDER_RATE", "60/minute")
 # Caps on the variant store: variants kept per asset, and bytes kept in all. Past either, the least recently
 # used variants are deleted (they render again when next asked for). 0 turns a cap off.
 STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET = env_int("STUDIO_DELIVERY_MAX_VARIANTS_PER_ASSET", 50)
@@ -465,11 +466,7 @@ STUDIO_CDN_PURGE_SOFT = env_bool("STUDIO_CDN_PURGE_SOFT", False)
 INSTALLED_APPS += ["ninja"]
 # Requests per token (per user for the login session) as "<count>/<second|minute|hour|day>"; over it the
 # API answers 429 with Retry-After. 0 or empty turns it off. Counted in CACHES, like the render rate.
-STUDIO_API_RATE = env_str("STUDIO_API_RATE", "120/minute")
-try:
-    parse_rate(STUDIO_API_RATE)
-except ValueError as error:
-    raise ImproperlyConfigured(f"STUDIO_API_RATE: {error}.") from error
+STUDIO_API_RATE = env_rate("STUDIO_API_RATE", "120/minute")
 # How long the first response to a POST with an Idempotency-Key is kept and replayed to retries.
 STUDIO_API_IDEMPOTENCY_SECONDS = env_int("STUDIO_API_IDEMPOTENCY_SECONDS", 24 * 3600)
 

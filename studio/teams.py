@@ -1,5 +1,5 @@
 """Teams: which teams a user works in and reviews. The visibility rule itself is generation/selectors.py
-``assets_visible_to``; the right to decide is review/services.py ``can_decide``.
+``assets_visible_to``; the right to decide is review/decisions.py ``can_decide``.
 
 The rule, in one place for people:
 - admins (``generation.view_all_assets``: the Admins group, superusers) see every team's work;
@@ -10,7 +10,7 @@ The rule, in one place for people:
   no team reviews team-less assets only.
 """
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from studio.models import Team
@@ -20,14 +20,12 @@ class TeamChoiceError(ValueError):
     """The user is not a member of the team they asked to work in; the message is fit to show them."""
 
 
-def teams_of(*, user: AbstractBaseUser) -> QuerySet[Team]:
+def teams_of(*, user: User) -> QuerySet[Team]:
     """The teams ``user`` is a member of, by name."""
-    if not user.is_authenticated:
-        return Team.objects.none()
     return Team.objects.filter(members=user).order_by("name")
 
 
-def team_for_new_work(*, user: AbstractBaseUser, team_id: int | None = None) -> Team | None:
+def team_for_new_work(*, user: User, team_id: int | None = None) -> Team | None:
     """The team new work by ``user`` belongs to: the one asked for (a member's only), else their first."""
     teams = teams_of(user=user)
     if team_id is None:

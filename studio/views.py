@@ -9,10 +9,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from studio import attention, notifications, services
 from studio.forms import ApiTokenForm, NotificationPreferenceForm
+from studio.http import AuthenticatedHttpRequest
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.has_perm("review.decide_assetreview") and not request.user.has_perm(
         "generation.add_generationrequest"
     ):
@@ -58,7 +59,7 @@ def client_ip_address(request: HttpRequest) -> str | None:
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def account_settings(request: HttpRequest) -> HttpResponse:
+def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Settings page: the user's API tokens. A new token is shown once, in this response only."""
     form = ApiTokenForm(request.POST or None)
     new_token = None
@@ -84,7 +85,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "studio/settings.html", context, status=status)
 
 
-def _notification_form(request: HttpRequest) -> NotificationPreferenceForm:
+def _notification_form(request: AuthenticatedHttpRequest) -> NotificationPreferenceForm:
     preference = notifications.notification_preference_of(user=request.user)
     return NotificationPreferenceForm(
         initial={"on_decisions": preference.on_decisions, "on_mentions": preference.on_mentions}
@@ -93,7 +94,7 @@ def _notification_form(request: HttpRequest) -> NotificationPreferenceForm:
 
 @login_required
 @require_POST
-def notification_settings(request: HttpRequest) -> HttpResponse:
+def notification_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Settings page's Email notifications section: two switches, so any POST is valid (unticked: off)."""
     form = NotificationPreferenceForm(request.POST)
     form.is_valid()
@@ -109,7 +110,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache
 @require_GET
-def attention_list(request: HttpRequest) -> HttpResponse:
+def attention_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """What the navigation badge counts: a reviewer's is the queue; anyone else's, their review outcomes.
     Opening it marks the outcomes seen, so approvals and rejections stop counting as new."""
     if attention.reviews_for_decision(user=request.user):
@@ -121,7 +122,7 @@ def attention_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(services.api_tokens_of(user=request.user), pk=token_id)
     if services.api_token_revoke(user=request.user, token_id=token.pk):
         messages.success(

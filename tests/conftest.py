@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from PIL import Image
 
-from review.roles import ADMINS, MARKETERS, REVIEWERS, sync_groups
-from tests.services import services_unavailable_reason
+from studio.roles import ADMINS, MARKETERS, REVIEWERS, sync_groups
+from tests.service_probe import services_unavailable_reason
 
 
 def pytest_runtest_setup(item) -> None:
@@ -46,9 +46,15 @@ def empty_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
-def test_models_offered(settings) -> None:
+def offer_test_models(settings) -> None:
     """Offer the test-only `tiny` model in forms, as STUDIO_TEST_MODELS=1 does; users never see it."""
     settings.STUDIO_TEST_MODELS = True
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch) -> None:
+    """Generation requests are stored but never sent to a worker: nothing runs unless the test runs it."""
+    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
 
 
 @pytest.fixture(scope="session")
@@ -171,7 +177,7 @@ def make_asset(db, marketer):
         )
         if image is None:
             image = Image.new("RGB", size, (200, 40, 40))
-        [asset] = generation_request_complete(request=request, images=[image], seeds=[7])
+        [asset] = generation_request_complete(generation_request=request, images=[image], seeds=[7])
         return asset
 
     return make
@@ -187,7 +193,7 @@ def checklist_all() -> list[int]:
 @pytest.fixture
 def approved(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks):
     """An approved 256x192 generated asset and its public id."""
-    from review.services import asset_review_decide
+    from review.decisions import asset_review_decide
 
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(256, 192))

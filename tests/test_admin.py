@@ -26,7 +26,7 @@ def test_every_studio_model_is_in_the_admin(admin_user):
 def test_admin_lists_and_pages_load_with_data(
     client, admin_user, make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks
 ):
-    from review.services import asset_review_decide
+    from review.decisions import asset_review_decide
 
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset()

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from review.services import asset_review_decide, comment_create
+from review.comments import comment_create
+from review.decisions import asset_review_decide
 from studio.attention import attention_of
 from tests.conftest import checklist_all
 

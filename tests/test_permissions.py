@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from generation.models import GenerationRequest
-from review.roles import MARKETERS, REVIEWERS
+from studio.roles import MARKETERS, REVIEWERS
 
 VISITORS = ("anonymous", "no_role", "owner", "other_marketer", "reviewer", "admin")
 LOGIN = "login"  # a redirect to the login page
@@ -26,6 +26,11 @@ MATRIX: dict[str, tuple[str, str, tuple]] = {
     "admin": ("GET", "/admin/", (302, 302, 302, 302, 302, 200)),
     "generation:create": ("GET", "/generate/", (LOGIN, 403, 200, 200, 403, 200)),
     "generation:upload": ("GET", "/upload/", (LOGIN, 403, 200, 200, 403, 200)),
+    "generation:prompt-meter": (
+        "GET",
+        "/generate/prompt-meter/?prompt=a+mug",
+        (LOGIN, 403, 200, 200, 403, 200),
+    ),
     "generation:gallery": ("GET", "/requests/", (LOGIN, 200, 200, 200, 200, 200)),
     "generation:request": ("GET", "/requests/{request}/", (LOGIN, 404, 200, 404, 200, 200)),
     "generation:cancel": ("POST", "/requests/{request}/cancel/", (LOGIN, 404, 302, 404, 403, 302)),
@@ -137,8 +142,7 @@ def objects(make_asset, approved, django_capture_on_commit_callbacks) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))
-def test_every_url_answers_each_visitor_as_the_matrix_says(client, people, objects, monkeypatch, name):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
+def test_every_url_answers_each_visitor_as_the_matrix_says(client, people, objects, no_enqueue, name):
     method, template, expected = MATRIX[name]
     path = template.format(**objects)
     for visitor, wanted in zip(VISITORS, expected, strict=True):

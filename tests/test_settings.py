@@ -81,6 +81,8 @@ def test_environment_switches_to_postgresql_redis_and_s3():
         ({"STUDIO_STORAGE": "s3"}, "AWS_STORAGE_BUCKET_NAME"),
         ({"STUDIO_STORAGE": "ftp"}, "STUDIO_STORAGE"),
         ({"STUDIO_DELIVERY_STRICT": "maybe"}, "STUDIO_DELIVERY_STRICT"),
+        ({"STUDIO_API_RATE": "lots"}, "STUDIO_API_RATE: 'lots' is not a rate"),
+        ({"STUDIO_DELIVERY_RENDER_RATE": "5/fortnight"}, "STUDIO_DELIVERY_RENDER_RATE: '5/fortnight' is not"),
         ({"STUDIO_DEFAULT_MODEL": "nope"}, "not in the model registry"),
         ({"STUDIO_DEFAULT_MODEL": "tiny"}, "test-only model; set STUDIO_TEST_MODELS=1"),
     ],

@@ -6,9 +6,10 @@ from django.contrib.auth import get_user_model
 
 from generation import selectors
 from generation.models import Asset, GenerationRequest
+from review.decisions import asset_review_decide, can_decide
+from review.errors import ReviewPermissionError
 from review.models import ReviewState
-from review.roles import MARKETERS
-from review.services import ReviewPermissionError, asset_review_decide, can_decide
+from studio.roles import MARKETERS
 from studio.teams import TeamChoiceError, team_for_new_work
 from tests.api.conftest import ApiClient, token
 from tests.conftest import checklist_all
@@ -78,9 +79,8 @@ OBJECT_VIEWS = [
     ("name", "method", "template"), OBJECT_VIEWS, ids=[f"{n}-{m}" for n, m, _ in OBJECT_VIEWS]
 )
 def test_another_teams_id_is_a_404_on_every_object_view(
-    client, people, work, name, method, template, monkeypatch
+    client, people, work, name, method, template, no_enqueue
 ):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
     path = template.format(**work)
     before = Asset.objects.get(pk=work["asset"]).review.state
 

@@ -19,7 +19,8 @@ class Worker:
     so the whole worker (its main process and the pool's child) can be killed at once, as a lost machine."""
 
     def __init__(self, *, env: dict[str, str], log_path: Path, faults: dict[str, str] | None = None) -> None:
-        self.env = {**os.environ, **env, **(faults or {})}
+        # Tests start many workers and run the tiny model: none loads the default model unless a test asks.
+        self.env = {"STUDIO_WORKER_PRELOAD_MODEL": "0", **os.environ, **env, **(faults or {})}
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 

@@ -36,13 +36,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ["secret", "failing_since", "last_success_at", "created_by", "created_at", "updated_at"]
     actions = ["rotate_secret"]
 
-    def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list[str]:
-        fields = ["url", "description", "events", "is_active"]
-        return fields if obj is None else [*fields, *self.readonly_fields]
+    def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> tuple[str, ...]:
+        fields = ("url", "description", "events", "is_active")
+        return fields if obj is None else (*fields, *self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         # The form validated through WebhookEndpoint.clean (services.validate_endpoint), as the API does.
         if not change:
+            assert request.user.is_authenticated  # the admin site lets only staff in
             obj.secret = services.new_secret()
             obj.created_by = request.user
         obj.save()
@@ -78,8 +79,16 @@ class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "started_at", "succeeded", "status_code", "latency_ms", "error", "response_excerpt"]
-    readonly_fields = fields
+    readonly_fields = (
+        "number",
+        "started_at",
+        "succeeded",
+        "status_code",
+        "latency_ms",
+        "error",
+        "response_excerpt",
+    )
+    fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -107,7 +116,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     actions = ["send_again"]
     change_form_template = "admin/webhooks/webhookdelivery/change_form.html"
-    fields = [
+    readonly_fields = (
         "endpoint",
         "event_type",
         "message_id",
@@ -121,8 +130,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "last_status_code",
         "last_error",
         "body",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # deliveries come from events only

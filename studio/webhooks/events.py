@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from delivery.transformations import TransformationError
-from delivery.urls_builder import variant_path
+from delivery.urls_builder import serve_url, variant_path
 from generation.models import Asset, GenerationRequest
 from review import selectors as review_selectors
 from review.models import AssetReview, ReviewEvent, ReviewState
@@ -43,7 +43,7 @@ def absolute_url(path: str) -> str:
 def original_url(*, asset: Asset, public_id: str) -> str | None:
     """The delivery URL of the approved original, in its own format."""
     try:
-        return absolute_url(reverse("delivery:serve", args=[variant_path(public_id, ext=asset.format)]))
+        return absolute_url(serve_url(variant_path(public_id, ext=asset.format)))
     except TransformationError:
         logger.warning("Asset %s: no delivery URL for format %r", asset.pk, asset.format)
         return None

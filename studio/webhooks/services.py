@@ -26,7 +26,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -82,7 +82,7 @@ def webhook_endpoint_create(
     events: list[str],
     description: str = "",
     is_active: bool = True,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> WebhookEndpoint:
     """Register an endpoint; raises ValidationError. Its ``secret`` is what the receiver verifies with."""
     endpoint = WebhookEndpoint(

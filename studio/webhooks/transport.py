@@ -106,7 +106,7 @@ def resolve(host: str, port: int, *, allow_private: bool, resolver: Resolver | N
             infos = (resolver or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
             raise UnsafeURLError(f"{host} does not resolve ({error}).") from None
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise UnsafeURLError(f"{host} does not resolve.")
     if not allow_private:
@@ -132,14 +132,15 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = sock  # so the deadline can cut a handshake that trickles, too
         # The certificate is checked against the host name, as if the name had been dialled.
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def _connection(target: Target, address: str, timeout: float) -> http.client.HTTPConnection:

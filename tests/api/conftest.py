@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from review.roles import MARKETERS
+from studio.roles import MARKETERS
 from studio.services import api_token_create
 from tests.conftest import _user
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 
-from review.services import asset_review_decide
+from review.decisions import asset_review_decide
 from tests.api.conftest import ALL_SCOPES, ApiClient, assert_problem, token
 from tests.conftest import checklist_all, png_bytes
 
@@ -166,7 +166,7 @@ def _send(api: ApiClient, method: str, path: str, body):
 @pytest.mark.parametrize(
     "method,path,body,scope,expected", ENDPOINTS, ids=[f"{e[0]} {e[1]}" for e in ENDPOINTS]
 )
-def test_endpoint_for_role(world, role, method, path, body, scope, expected):
+def test_each_endpoint_answers_each_role_as_the_table_says(world, role, method, path, body, scope, expected):
     path = path.format(
         **{
             name: getattr(world, name)

@@ -4,9 +4,9 @@ its history, through the API."""
 import pytest
 
 from generation.models import Asset
+from review.decisions import asset_review_decide
 from review.metadata import metadata_values
 from review.models import ReviewEvent, ReviewState
-from review.services import asset_review_decide
 from tests.api.conftest import assert_problem
 
 

@@ -60,7 +60,7 @@ def test_a_wrong_json_type_names_the_field(marketer_api):
 def test_a_custom_size_that_is_not_a_multiple_of_eight_is_refused_on_its_side(marketer_api):
     body = {"prompt": "a mug", "model": "tiny", "size": "custom", "width": 100, "height": 64}
     problem = assert_problem(marketer_api.post("/api/v1/requests", body), 422, field="width")
-    assert "multiple of 8" in problem["detail"]
+    assert "multiples of 8" in problem["detail"]
 
 
 @pytest.mark.django_db

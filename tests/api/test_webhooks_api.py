@@ -64,7 +64,7 @@ def test_private_receivers_are_refused_unless_allowed(as_user, admin_user, setti
 
 
 @pytest.mark.django_db
-def test_the_log_and_send_again(as_user, admin_user):
+def test_admins_read_the_delivery_log_and_send_a_failed_message_again(as_user, admin_user):
     endpoint = services.webhook_endpoint_create(url=RECEIVER, events=["asset.approved"])
     [delivery] = services.webhook_event_emit(event_type="asset.approved", data={"id": 1})
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=12, last_status_code=500)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from django.core.exceptions import ImproperlyConfigured
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -18,6 +19,7 @@ from generation.engine.pipelines import (
     _single_file_pipeline_class,
     clear_pipeline_cache,
     get_pipeline,
+    hub_offline,
     load_pipeline,
 )
 from generation.engine.registry import get_model
@@ -134,7 +136,7 @@ def test_hub_id_missing_from_the_offline_cache_says_how_to_fetch_it(register) ->
         load_pipeline(spec)
 
 
-def test_dtype_option(register, tiny_dir: Path) -> None:
+def test_the_dtype_option_loads_bfloat16_weights_and_refuses_unknown_types(register, tiny_dir: Path) -> None:
     pipeline = load_pipeline(register("half", source=str(tiny_dir), dtype="bfloat16"))
 
     assert pipeline.unet.dtype == torch.bfloat16
@@ -286,3 +288,17 @@ def test_original_config_is_passed_to_diffusers(
     assert kwargs["local_files_only"] is True
     with pytest.raises(ModelUnavailableError, match=r'"original_config" .* is not a file'):
         load_pipeline(register("legacy", **{**entry, "original_config": str(tmp_path / "missing.yaml")}))
+
+
+@pytest.mark.parametrize(
+    ("value", "offline"), [("1", True), ("ON", True), ("yes", True), ("0", False), ("", False)]
+)
+def test_hf_hub_offline_is_read_like_every_other_switch(monkeypatch, value, offline) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    assert hub_offline() is offline
+
+
+def test_an_unreadable_hf_hub_offline_is_refused_rather_than_guessed(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="HF_HUB_OFFLINE must be a boolean"):
+        hub_offline()

@@ -19,8 +19,9 @@ from PIL import Image
 
 from generation import credentials
 from generation import operations as ops
-from generation.imagefile import TRAINED_ALGORITHMIC_MEDIA, read_png_parameters
-from generation.imports import asset_import
+from generation.asset_imports import asset_import
+from generation.disclosure import TRAINED_ALGORITHMIC_MEDIA
+from generation.imagefile import read_png_parameters
 from generation.models import Asset, GenerationRequest
 from generation.services import generation_request_complete
 
@@ -90,7 +91,7 @@ def refine(marketer):
             status=GenerationRequest.Status.RUNNING,
         )
         image = Image.new("RGB", (source.width, source.height), (20, 120, 200))
-        [asset] = generation_request_complete(request=request, images=[image], seeds=[9])
+        [asset] = generation_request_complete(generation_request=request, images=[image], seeds=[9])
         return asset
 
     return run

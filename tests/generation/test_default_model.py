@@ -17,6 +17,7 @@ from generation.engine.registry import available_models, default_model, get_mode
 from generation.engine.runner import TextToImageJob
 from generation.imagefile import read_png_parameters
 from generation.models import GenerationRequest
+from tests.forms import generate_form_data, generation_parameters
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "default"
 
@@ -36,25 +37,10 @@ def _job(**overrides) -> TextToImageJob:
     return TextToImageJob(**values)
 
 
-def _form_data(**overrides) -> dict:
-    data = {
-        "prompt": "a coffee mug on a wooden desk",
-        "negative_prompt": "",
-        "style": "none",
-        "model": "default",
-        "size": "square-small",
-        "width": "",
-        "height": "",
-        "num_images": "1",
-        "seed": "",
-        "steps": "4",
-        "guidance": "5",
-        "campaign": "",
-        "product": "",
-        "channel": "",
-    }
-    data.update(overrides)
-    return data
+def _form_data(**fields) -> dict:
+    """The Generate form for the default model at its one size, Square 256 x 256."""
+    defaults = {"model": "default", "size": "square-small", "width": "", "height": "", "steps": "4"}
+    return generate_form_data(**{**defaults, **fields})
 
 
 def test_the_default_model_is_the_shipped_one_at_64_px_upscaled_to_256():
@@ -63,7 +49,6 @@ def test_the_default_model_is_the_shipped_one_at_64_px_upscaled_to_256():
     assert Path(spec.source) == SHIPPED
     assert (spec.native_size, spec.upscaler, spec.output_size) == (64, "realesrgan-x4", 256)
     assert (spec.default_steps, spec.default_guidance) == (25, 5.0)
-    assert "STUDIO_MODELS_JSON" in spec.notice
 
 
 def test_the_default_model_lists_what_it_can_draw_in_prompt_words(monkeypatch):
@@ -97,19 +82,9 @@ def test_a_fixed_size_model_refuses_any_other_size():
 
 
 @pytest.mark.django_db
-def test_the_worker_path_stores_the_upscaled_image_and_says_how_it_was_upscaled(marketer, monkeypatch):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
-    parameters = services.GenerationParameters(
-        prompt="a banana on a blue background",
-        negative_prompt="",
-        style="none",
-        model_key="default",
-        width=256,
-        height=256,
-        num_images=1,
-        seed=5,
-        steps=3,
-        guidance=5.0,
+def test_the_worker_path_stores_the_upscaled_image_and_says_how_it_was_upscaled(marketer, no_enqueue):
+    parameters = generation_parameters(
+        prompt="a banana on a blue background", model_key="default", width=256, height=256, seed=5, steps=3
     )
     request = services.generation_request_create(user=marketer, parameters=parameters)
 
@@ -132,7 +107,7 @@ def test_the_create_page_preselects_256_px_and_shows_what_the_default_model_draw
     assert '<option value="default" selected>' in body
     assert "Studio default (small, CPU)" in body
     assert "What it can draw" in body and "coffee mug" in body
-    assert "STUDIO_MODELS_JSON" in body
+    assert "STUDIO_MODELS_JSON" not in body and "README" not in body, "no operator's words for marketers"
 
 
 @pytest.mark.django_db
@@ -159,8 +134,7 @@ def test_any_other_size_for_the_default_model_is_a_form_error_not_a_crash(client
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("overrides", [{}, {"size": "custom", "width": "256", "height": "256"}])
-def test_256_px_for_the_default_model_is_accepted(client, marketer, monkeypatch, overrides):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
+def test_256_px_for_the_default_model_is_accepted(client, marketer, no_enqueue, overrides):
     client.force_login(marketer)
     response = client.post(reverse("generation:create"), _form_data(**overrides))
 

@@ -134,7 +134,7 @@ def test_an_empty_image_ranks_every_object_last(bench):
     assert all(bench.rank_of(features, references, index)[0] == len(SPRITES) for index in range(len(SPRITES)))
 
 
-def test_percentile(bench):
+def test_percentiles_interpolate_between_the_nearest_values(bench):
     assert bench.percentile([1.0], 0.9) == 1.0
     assert bench.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
     assert bench.percentile([0.0, 10.0], 0.9) == pytest.approx(9.0)

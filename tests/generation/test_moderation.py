@@ -13,6 +13,7 @@ from generation import moderation, services
 from generation.engine.safety import build_tiny_safety_checker, clear_safety_checker_cache
 from generation.imagefile import read_png_parameters
 from generation.models import Asset, GenerationRequest, PromptRule
+from tests.forms import generate_form_data, generation_parameters
 from tests.generation.test_refine import subject_image
 
 Rule = moderation.Rule
@@ -78,23 +79,7 @@ def test_an_admin_rule_with_a_broken_pattern_does_not_validate():
 
 
 def _parameters(prompt: str, negative: str = "") -> services.GenerationParameters:
-    return services.GenerationParameters(
-        prompt=prompt,
-        negative_prompt=negative,
-        style="none",
-        model_key="tiny",
-        width=64,
-        height=64,
-        num_images=1,
-        seed=1,
-        steps=2,
-        guidance=5.0,
-    )
-
-
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
+    return generation_parameters(prompt=prompt, negative_prompt=negative)
 
 
 @pytest.fixture
@@ -144,20 +129,7 @@ def test_a_flagged_prompt_runs_and_its_images_carry_the_flag_into_review(
 
 def test_the_generate_form_shows_the_block_reason_and_stores_nothing(client, marketer, rules, no_enqueue):
     client.force_login(marketer)
-    response = client.post(
-        "/generate/",
-        {
-            "prompt": "rival COLA on ice",
-            "style": "none",
-            "model": "tiny",
-            "size": "custom",
-            "width": "64",
-            "height": "64",
-            "num_images": "1",
-            "steps": "2",
-            "guidance": "5",
-        },
-    )
+    response = client.post("/generate/", generate_form_data(prompt="rival COLA on ice"))
     assert response.status_code == 400
     assert "Competitor" in response.content.decode() and "rival COLA" in response.content.decode()
     assert not GenerationRequest.objects.exists()

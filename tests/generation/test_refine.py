@@ -13,8 +13,9 @@ from PIL import Image, ImageDraw
 
 from generation import operations as ops
 from generation import services
+from generation.disclosure import TRAINED_ALGORITHMIC_MEDIA
 from generation.engine import pipelines
-from generation.imagefile import TRAINED_ALGORITHMIC_MEDIA, read_png_parameters
+from generation.imagefile import read_png_parameters
 from generation.models import Asset, GenerationRequest
 from review.models import ReviewState
 
@@ -46,11 +47,6 @@ def subject_image(size=(96, 64)) -> Image.Image:
     width, height = size
     ImageDraw.Draw(image).ellipse((width * 0.3, height * 0.2, width * 0.7, height * 0.8), fill=(210, 30, 30))
     return image
-
-
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
 
 
 def _run(marketer, source, parameters, capture, **kwargs) -> GenerationRequest:
@@ -283,7 +279,7 @@ def test_canceling_a_refine_stops_it_and_stores_nothing(
     original = services.generation_request_report_progress
 
     def cancel_at_first_step(*, request_id: int, step: int, total: int) -> bool:
-        services.generation_request_cancel(request=GenerationRequest.objects.get(pk=request_id))
+        services.generation_request_cancel(generation_request=GenerationRequest.objects.get(pk=request_id))
         return original(request_id=request_id, step=step, total=total)
 
     monkeypatch.setattr(services, "generation_request_report_progress", cancel_at_first_step)

@@ -134,14 +134,14 @@ def test_the_new_area_is_everything_outside_the_original(bench):
     assert not area[:, 6:22].any() and area[:, :6].all() and area[:, 22:].all()
 
 
-def test_found_subject_overlap(bench):
+def test_subject_overlap_is_whole_for_the_same_mask_and_low_for_a_moved_one(bench):
     disc = _disc()
     assert bench.iou(disc, disc) == 1.0
     assert bench.iou(disc, np.roll(disc, 40, axis=1)) < bench.SUBJECT_IOU
     assert bench.iou(disc, bench.grown(disc, 1)) > bench.SUBJECT_IOU
 
 
-def test_grown_grows_and_shrinks(bench):
+def test_growing_a_mask_adds_pixels_and_shrinking_it_only_takes_them_away(bench):
     disc = _disc()
     assert bench.grown(disc, 3).sum() > disc.sum() > bench.grown(disc, -3).sum()
     assert not (bench.grown(disc, -3) & ~disc).any()

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image, ImageDraw
 
-from generation.imagefile import TRAINED_ALGORITHMIC_MEDIA, read_png_parameters
+from generation.disclosure import TRAINED_ALGORITHMIC_MEDIA
+from generation.imagefile import read_png_parameters
 from tests.generation.test_refine import subject_image
 
 # The commands read the prompt rules admins keep in the database.

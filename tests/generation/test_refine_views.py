@@ -19,7 +19,7 @@ from generation.services import (
     generation_request_complete,
     refine_request_create,
 )
-from review import services as review_services
+from review import decisions as review_decisions
 
 
 def mask_file(size=(96, 64), *, pillow_format: str = "PNG", box=(30, 20, 60, 44)) -> SimpleUploadedFile:
@@ -61,7 +61,7 @@ def changes_requested(make_asset, reviewer, django_capture_on_commit_callbacks):
     """An asset a reviewer sent back with a comment."""
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset()
-    review_services.asset_review_decide(
+    review_decisions.asset_review_decide(
         asset=asset, actor=reviewer, decision="request_changes", comment="Make the background a warmer red."
     )
     return asset
@@ -270,7 +270,9 @@ def _refined_child(source: Asset, user, *, revises: Asset | None = None) -> Asse
     assert generation_request_claim(request_id=request.pk)
     request.refresh_from_db()  # the lease the worker holds, as the worker reads it
     [child] = generation_request_complete(
-        request=request, images=[Image.new("RGB", (request.width, request.height), (40, 90, 200))], seeds=[0]
+        generation_request=request,
+        images=[Image.new("RGB", (request.width, request.height), (40, 90, 200))],
+        seeds=[0],
     )
     return child
 

@@ -1,4 +1,4 @@
-"""The Upload page and the validation it shares with ``manage.py import_images`` (generation.imports).
+"""The Upload page and the validation it shares with ``manage.py import_images`` (generation.asset_imports).
 
 Every hostile or awkward file is built here, in memory: nothing is checked in.
 """
@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageChops, ImageCms, PngImagePlugin
 
-from generation.imagefile import AI_DISCLOSURE_XMP, TRAINED_ALGORITHMIC_MEDIA, encode_png
+from generation.disclosure import TRAINED_ALGORITHMIC_MEDIA, disclosure_xmp
+from generation.imagefile import encode_png
 from generation.models import Asset
 
 UPLOAD_URL = "/upload/"
@@ -248,7 +249,7 @@ def test_a_declared_ai_disclosure_is_kept_and_everything_else_dropped(signed_in,
     if pillow_format == "PNG":
         data = encode_png(image, {"prompt": "an apple"}).data  # Studio's own output: XMP plus parameters
     else:
-        data = encoded(image, pillow_format, xmp=AI_DISCLOSURE_XMP.encode(), exif=camera_exif())
+        data = encoded(image, pillow_format, xmp=disclosure_xmp(), exif=camera_exif())
     response = upload(signed_in, f"generated.{pillow_format.lower()}", data)
     assert response.status_code == 201
     asset = Asset.objects.get()

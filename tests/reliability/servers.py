@@ -379,7 +379,7 @@ PASSWORD = "restart-proof-password-42"
 CREATE_MARKETER = f"""
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from review.roles import MARKETERS, sync_groups
+from studio.roles import MARKETERS, sync_groups
 sync_groups()
 user = get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r})
 user.groups.add(Group.objects.get(name=MARKETERS))

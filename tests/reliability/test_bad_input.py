@@ -52,8 +52,7 @@ def test_any_delivery_path_is_answered_without_a_server_error(channel_presets, p
         },
     )
 )
-def test_any_generate_form_input_is_accepted_or_a_400(client, marketer, monkeypatch, fields):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
+def test_any_generate_form_input_is_accepted_or_a_400(client, marketer, no_enqueue, fields):
     client.force_login(marketer)
     before = GenerationRequest.objects.count()
     response = client.post(reverse("generation:create"), fields)
@@ -121,7 +120,7 @@ TRANSFORMATION = st.lists(
 
 @pytest.fixture
 def approved_public_id(make_asset, reviewer, channel_presets, django_capture_on_commit_callbacks) -> str:
-    from review.services import asset_review_decide
+    from review.decisions import asset_review_decide
 
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset(size=(120, 80))

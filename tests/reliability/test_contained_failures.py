@@ -10,6 +10,7 @@ from generation.models import Asset, GenerationRequest
 from generation.signals import assets_created
 from review.models import AssetReview
 from tests.conftest import checklist_all
+from tests.forms import generation_parameters
 
 
 def _running_request(user) -> GenerationRequest:
@@ -41,7 +42,7 @@ def _stored_files() -> list[str]:
 @pytest.mark.django_db
 def test_new_assets_and_their_review_rows_commit_together(marketer):
     [asset] = services.generation_request_complete(
-        request=_running_request(marketer), images=[Image.new("RGB", (64, 64))], seeds=[1]
+        generation_request=_running_request(marketer), images=[Image.new("RGB", (64, 64))], seeds=[1]
     )
     # No on-commit hook had to run: the review row was written in the assets' own transaction.
     assert AssetReview.objects.filter(asset=asset).exists()
@@ -57,7 +58,7 @@ def test_a_failing_receiver_rolls_the_assets_back_and_leaves_no_files(marketer):
     try:
         with pytest.raises(RuntimeError, match="a receiver failed"):
             services.generation_request_complete(
-                request=request, images=[Image.new("RGB", (64, 64))], seeds=[1]
+                generation_request=request, images=[Image.new("RGB", (64, 64))], seeds=[1]
             )
     finally:
         assets_created.disconnect(dispatch_uid="test-broken-receiver")
@@ -68,8 +69,7 @@ def test_a_failing_receiver_rolls_the_assets_back_and_leaves_no_files(marketer):
 
 
 @pytest.mark.django_db
-def test_a_model_failure_shows_a_reason_not_a_traceback(marketer, monkeypatch):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
+def test_a_model_failure_shows_a_reason_not_a_traceback(marketer, no_enqueue, monkeypatch):
 
     def explode(*args, **kwargs):
         raise RuntimeError("CUDA error: device-side assert triggered at /pytorch/aten/src/kernel.cu:93")
@@ -78,18 +78,7 @@ def test_a_model_failure_shows_a_reason_not_a_traceback(marketer, monkeypatch):
     monkeypatch.setattr(services, "scheduler_name", lambda spec: "Euler")
     request = services.generation_request_create(
         user=marketer,
-        parameters=services.GenerationParameters(
-            prompt="a pear",
-            negative_prompt="",
-            style="none",
-            model_key="tiny",
-            width=64,
-            height=64,
-            num_images=1,
-            seed=1,
-            steps=2,
-            guidance=5.0,
-        ),
+        parameters=generation_parameters(prompt="a pear"),
     )
     assert services.generation_request_execute(request_id=request.pk) == "failed"
     request.refresh_from_db()
@@ -114,12 +103,12 @@ def test_originals_have_their_real_content_type_and_are_never_cached(
 
 @pytest.mark.django_db
 def test_public_ids_carry_the_product_tag_never_the_prompt(make_asset, reviewer):
-    from review import services as review_services
+    from review import decisions as review_decisions
 
     asset = make_asset(prompt="a secret launch of the Model Z phone")
     asset.product = "Autumn Mug"
     asset.save()
-    review = review_services.asset_review_decide(
+    review = review_decisions.asset_review_decide(
         asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     assert review.public_id.startswith("autumn-mug-")

@@ -34,8 +34,9 @@ from delivery.models import Variant
 from delivery.signing import signed_path
 from generation.models import Asset, GenerationRequest
 from generation.services import MAX_SEED
+from review.decisions import asset_review_decide
 from review.models import ReviewEvent
-from review.services import asset_review_decide
+from tests.forms import generate_form_data
 
 # --- Building hostile bytes, in memory ------------------------------------------------------------------
 
@@ -148,6 +149,8 @@ def case(surface, send, statuses=(400,), *, stores=False, check=None, id: str):
 
 
 JSON = {"HTTP_ACCEPT": "application/json"}
+# The default model at its one size, as a new user's Generate page starts.
+GENERATE_FIELDS = generate_form_data(model="default", size="square-small", width="", height="", steps="4")
 
 
 def upload_one(name: str, build: Callable[[], bytes]):
@@ -156,19 +159,7 @@ def upload_one(name: str, build: Callable[[], bytes]):
 
 def generate(**overrides):
     """The generate form as the page posts it, with ``overrides``; a list value repeats the key."""
-    data = {
-        "prompt": "a coffee mug on a wooden desk",
-        "negative_prompt": "",
-        "style": "none",
-        "model": "default",
-        "size": "square-small",
-        "num_images": "1",
-        "seed": "",
-        "steps": "4",
-        "guidance": "5",
-        **overrides,
-    }
-    return lambda t: t.client.post(reverse("generation:create"), data)
+    return lambda t: t.client.post(reverse("generation:create"), {**GENERATE_FIELDS, **overrides})
 
 
 def refine(operation: str = "inpaint", mask: bytes | None = None, **overrides):
@@ -723,10 +714,9 @@ def fast_password_hashing(settings) -> None:
 
 
 @pytest.fixture
-def target_for(request, client, settings, media_root, monkeypatch):
+def target_for(request, client, settings, media_root, no_enqueue):
     """Builds the Target one surface needs: a signed-in client, an asset to refine or review, an approved
     public id for delivery."""
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
     settings.STUDIO_DELIVERY_RENDER_RATE = ""  # each case is a cold render from one address
 
     def build(surface: str) -> Target:
@@ -893,19 +883,6 @@ def form_changes(draw, plausible: dict[str, list[str]]) -> dict:
     return {name: draw(st.one_of(st.sampled_from(plausible[name]), FIELD_VALUE)) for name in names}
 
 
-GENERATE_FIELDS = {
-    "prompt": "a coffee mug on a wooden desk",
-    "negative_prompt": "",
-    "style": "none",
-    "model": "default",
-    "size": "square-small",
-    "width": "",
-    "height": "",
-    "num_images": "1",
-    "seed": "",
-    "steps": "4",
-    "guidance": "5",
-}
 GENERATE_PLAUSIBLE = {
     "prompt": ["a pear", "a pear \U0001f350"],
     "negative_prompt": ["", "blurry"],
@@ -928,9 +905,8 @@ GENERATE_PLAUSIBLE = {
 )
 @given(changes=form_changes(GENERATE_PLAUSIBLE))
 def test_any_generate_form_values_are_a_bounded_request_or_a_400_that_stores_nothing(
-    client, marketer, monkeypatch, changes
+    client, marketer, no_enqueue, changes
 ):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
     client.force_login(marketer)
     before = GenerationRequest.objects.count()
 
@@ -996,9 +972,8 @@ MASKS = {
     mask=st.sampled_from(["none", "good", "none", "good", *MASKS]),
 )
 def test_any_refine_form_values_are_a_bounded_request_or_a_400_that_stores_nothing(
-    client, marketer, make_asset, media_root, monkeypatch, operation, changes, mask
+    client, marketer, make_asset, media_root, no_enqueue, operation, changes, mask
 ):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
     client.force_login(marketer)
     asset = Asset.objects.filter(created_by=marketer).first() or make_asset()
     before, files = GenerationRequest.objects.count(), stored_files(media_root)

@@ -19,25 +19,13 @@ from kombu.exceptions import OperationalError
 from generation import jobs, services
 from generation.engine.runner import GenerationCanceledError
 from generation.models import Asset, GenerationRequest
+from tests.forms import generate_form_data, generation_parameters
 
 Status = GenerationRequest.Status
 
 
 def _parameters(**overrides) -> services.GenerationParameters:
-    values = {
-        "prompt": "a red apple",
-        "negative_prompt": "",
-        "style": "none",
-        "model_key": "tiny",
-        "width": 64,
-        "height": 64,
-        "num_images": 2,
-        "seed": 5,
-        "steps": 2,
-        "guidance": 5.0,
-    }
-    values.update(overrides)
-    return services.GenerationParameters(**values)
+    return generation_parameters(**{"num_images": 2, "seed": 5, **overrides})
 
 
 @pytest.fixture
@@ -163,7 +151,9 @@ def test_a_worker_that_lost_its_lease_writes_nothing(create, marketer, sent):
     from PIL import Image
 
     with pytest.raises(GenerationCanceledError):
-        services.generation_request_complete(request=stale, images=[Image.new("RGB", (64, 64))], seeds=[1])
+        services.generation_request_complete(
+            generation_request=stale, images=[Image.new("RGB", (64, 64))], seeds=[1]
+        )
     assert not Asset.objects.exists()
     assert not default_storage.exists(services._result_key(stale, 1, 0)), "its files are deleted again"
     request.refresh_from_db()
@@ -197,14 +187,12 @@ def test_a_request_made_while_the_broker_is_down_is_queued_and_sent_later(
     client, marketer, broker_down, monkeypatch, django_capture_on_commit_callbacks
 ):
     client.force_login(marketer)
-    form = {"prompt": "a red apple", "style": "none", "model": "tiny", "size": "custom", "width": "64"}
-    form |= {"height": "64", "num_images": "1", "steps": "2", "guidance": "5"}
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("generation:create"), form, follow=True)
+        response = client.post(reverse("generation:create"), generate_form_data(), follow=True)
     assert response.status_code == 200
     request = GenerationRequest.objects.get()
     assert request.status == Status.QUEUED and request.dispatched_at is None
-    assert "waiting for a worker" in response.content.decode()
+    assert "Waiting for a worker" in response.content.decode()
 
     # The sweeper leaves it alone during the grace, and keeps it while the broker is still down.
     assert jobs.sweep()["sent"] == 0
@@ -252,7 +240,7 @@ def test_the_request_page_shows_the_attempt(create, client, marketer, sent):
     jobs.release_if_dead(request)
     client.force_login(marketer)
     page = client.get(reverse("generation:request", args=[request.pk])).content.decode()
-    assert "the worker running it stopped" in page
+    assert "The worker running it stopped" in page
     jobs.claim(request.pk)
     page = client.get(reverse("generation:request", args=[request.pk])).content.decode()
     assert "attempt 2 of 3" in page

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from tests.forms import generate_form_data
 from tests.reliability.servers import PostgresServer, RedisServer, WebServer, studio_env, studio_web
 from tests.workers import Worker
 
@@ -23,17 +24,6 @@ FAST_RECOVERY = {
     "STUDIO_JOB_LEASE_SECONDS": "3",
     "STUDIO_JOB_SWEEP_SECONDS": "0.5",
     "STUDIO_JOB_OUTBOX_GRACE_SECONDS": "1",
-}
-FORM = {
-    "prompt": "a red apple on a blue background",
-    "style": "none",
-    "model": "tiny",
-    "size": "custom",
-    "width": "64",
-    "height": "64",
-    "num_images": "2",
-    "steps": "4",
-    "guidance": "5",
 }
 
 pytestmark = pytest.mark.skipif(
@@ -51,7 +41,9 @@ class Studio:
     def generate(self, **fields: str) -> tuple[int, float]:
         """Press Generate: the request's id and how long the page took to answer."""
         began = time.monotonic()
-        response = self.web.post(self.browser, "/generate/", {**FORM, **fields})
+        response = self.web.post(
+            self.browser, "/generate/", generate_form_data(**{"num_images": "2", "steps": "4", **fields})
+        )
         elapsed = time.monotonic() - began
         assert response.status_code == 302, self.web.log_tail()
         request_id = int(re.search(r"/requests/(\d+)/", response.headers["Location"])[1])

@@ -17,6 +17,7 @@ from generation import services
 from generation.models import Asset, GenerationRequest
 from review.models import AssetReview
 from tests.conftest import wait_for, worker_env
+from tests.forms import generation_parameters
 from tests.workers import Worker, kill_process
 
 Status = GenerationRequest.Status
@@ -35,20 +36,7 @@ TRIALS = 20 if os.environ.get("STUDIO_TEST_PASS") == "services" else 6
 
 
 def _parameters(**overrides) -> services.GenerationParameters:
-    values = {
-        "prompt": "a red apple on a blue background",
-        "negative_prompt": "",
-        "style": "none",
-        "model_key": "tiny",
-        "width": 64,
-        "height": 64,
-        "num_images": 2,
-        "seed": 1,
-        "steps": 12,
-        "guidance": 5.0,
-    }
-    values.update(overrides)
-    return services.GenerationParameters(**values)
+    return generation_parameters(**{"num_images": 2, "steps": 12, **overrides})
 
 
 @pytest.fixture

@@ -94,7 +94,9 @@ def test_an_admin_registers_an_endpoint_through_the_form(client, admin_user, set
     assert WebhookEndpoint.objects.count() == 1
 
 
-def test_others_are_refused(client, reviewer, staff_without_permissions, delivered, queued):
+def test_reviewers_and_staff_without_permissions_cannot_use_the_webhook_admin(
+    client, reviewer, staff_without_permissions, delivered, queued
+):
     _, delivery = delivered
     pages = [
         reverse("admin:webhooks_webhookendpoint_changelist"),

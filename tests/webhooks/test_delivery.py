@@ -2,11 +2,11 @@
 
 import socket
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.test import TestCase
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -16,9 +16,6 @@ from tests.webhooks.conftest import FAST_RETRIES, Reply, deliver_until_settled, 
 
 pytestmark = pytest.mark.django_db
 
-# Messages go to the broker once the outbox rows commit: in these tests, when the block below ends.
-committed = TestCase.captureOnCommitCallbacks
-
 Status = WebhookDelivery.Status
 
 
@@ -26,17 +23,23 @@ def _endpoint(url: str, events=None, **extra) -> WebhookEndpoint:
     return services.webhook_endpoint_create(url=url, events=events or list(EventType.values), **extra)
 
 
-def _emit(event_type=EventType.ASSET_APPROVED, *, asset_id: int = 1, **data) -> list[WebhookDelivery]:
-    with committed(execute=True):
-        return services.webhook_event_emit(
-            event_type=event_type, data={"id": asset_id, **data}, ordering_key=f"asset:{asset_id}"
-        )
+@pytest.fixture
+def emit(django_capture_on_commit_callbacks) -> Callable[..., list[WebhookDelivery]]:
+    """Emit an event. Its messages go to the broker once the outbox rows commit: here, as it returns."""
+
+    def emit(event_type=EventType.ASSET_APPROVED, *, asset_id: int = 1, **data) -> list[WebhookDelivery]:
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.webhook_event_emit(
+                event_type=event_type, data={"id": asset_id, **data}, ordering_key=f"asset:{asset_id}"
+            )
+
+    return emit
 
 
-def test_messages_are_signed_the_standard_webhooks_way(receiver, queued):
+def test_messages_are_signed_the_standard_webhooks_way(emit, receiver, queued):
     endpoint = _endpoint(receiver.url)
     assert endpoint.secret.startswith("whsec_")
-    [delivery] = _emit(title="A red apple")
+    [delivery] = emit(title="A red apple")
     assert queued == [delivery.pk]  # sent to the broker once the rows committed
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "succeeded"
     [request] = receiver.received
@@ -56,11 +59,11 @@ def test_messages_are_signed_the_standard_webhooks_way(receiver, queued):
     assert endpoint.last_success_at is not None
 
 
-def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(receiver, queued):
+def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(emit, receiver, queued):
     answers = iter([500, 503, 200])
     receiver.decide = lambda r: Reply(status=next(answers), body=b"busy" * 600)
     endpoint = _endpoint(receiver.url)
-    [delivery] = _emit()
+    [delivery] = emit()
     deliver_until_settled()
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED and delivery.attempts == 3
@@ -85,12 +88,12 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(receiver, q
 
 
 def test_after_the_retry_window_the_message_fails_and_the_endpoint_is_marked_failing(
-    receiver, queued, settings
+    emit, receiver, queued, settings
 ):
     settings.STUDIO_WEBHOOKS_RETRY_FOR = 0.5
     receiver.decide = lambda r: Reply(status=500)
     endpoint = _endpoint(receiver.url)
-    [delivery] = _emit()
+    [delivery] = emit()
     deliver_until_settled()
     delivery.refresh_from_db()
     endpoint.refresh_from_db()
@@ -100,14 +103,14 @@ def test_after_the_retry_window_the_message_fails_and_the_endpoint_is_marked_fai
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()  # still registered
     # The receiver recovers: the next message is delivered and the endpoint is healthy again.
     receiver.decide = lambda r: Reply(status=204)
-    _emit(asset_id=2)
+    emit(asset_id=2)
     deliver_until_settled()
     endpoint.refresh_from_db()
     assert endpoint.failing_since is None
     record_figures("gives_up_after_window", attempts=delivery.attempts, retry_for_s=0.5)
 
 
-def test_one_assets_events_arrive_in_order_while_others_are_not_held_up(receiver, queued):
+def test_one_assets_events_arrive_in_order_while_others_are_not_held_up(emit, receiver, queued):
     first_tries = {"n": 0}
 
     def decide(request):
@@ -120,10 +123,10 @@ def test_one_assets_events_arrive_in_order_while_others_are_not_held_up(receiver
 
     receiver.decide = decide
     _endpoint(receiver.url)
-    _emit(EventType.ASSET_SUBMITTED, asset_id=1)
-    _emit(EventType.ASSET_APPROVED, asset_id=1)
-    _emit(EventType.ASSET_SUBMITTED, asset_id=2)
-    _emit(EventType.ASSET_REVOKED, asset_id=1)
+    emit(EventType.ASSET_SUBMITTED, asset_id=1)
+    emit(EventType.ASSET_APPROVED, asset_id=1)
+    emit(EventType.ASSET_SUBMITTED, asset_id=2)
+    emit(EventType.ASSET_REVOKED, asset_id=1)
     # A worker asked to send asset 1's approval while its submission is still retrying waits.
     approval = WebhookDelivery.objects.get(event_type=EventType.ASSET_APPROVED)
     assert services.webhook_delivery_attempt(delivery_id=approval.pk) == "waiting"
@@ -142,25 +145,25 @@ def test_one_assets_events_arrive_in_order_while_others_are_not_held_up(receiver
     assert delivered.index((2, "asset.submitted")) < delivered.index((1, "asset.approved"))
 
 
-def test_the_worker_that_finishes_a_message_queues_the_one_waiting_behind_it(receiver, queued):
+def test_the_worker_that_finishes_a_message_queues_the_one_waiting_behind_it(emit, receiver, queued):
     _endpoint(receiver.url)
-    [first] = _emit(EventType.ASSET_SUBMITTED)
-    [second] = _emit(EventType.ASSET_APPROVED)
+    [first] = emit(EventType.ASSET_SUBMITTED)
+    [second] = emit(EventType.ASSET_APPROVED)
     queued.clear()
     services.webhook_delivery_attempt(delivery_id=first.pk)
     assert queued == [second.pk]
 
 
-def test_the_sweeper_queues_what_is_due_and_first_in_line_only(receiver, queued, monkeypatch):
+def test_the_sweeper_queues_what_is_due_and_first_in_line_only(emit, receiver, queued, monkeypatch):
     _endpoint(receiver.url)
 
     def broker_down(_id):
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr("studio.webhooks.tasks.deliver_webhook.delay", broker_down)
-    [first] = _emit(EventType.ASSET_SUBMITTED)
-    [second] = _emit(EventType.ASSET_APPROVED)
-    [other] = _emit(EventType.ASSET_SUBMITTED, asset_id=2)
+    [first] = emit(EventType.ASSET_SUBMITTED)
+    [second] = emit(EventType.ASSET_APPROVED)
+    [other] = emit(EventType.ASSET_SUBMITTED, asset_id=2)
     assert WebhookDelivery.objects.filter(queued_at__isnull=True).count() == 3  # still in the outbox
     assert services.webhook_deliveries_sweep() == {"queued": 0}  # broker still down: nothing lost
     monkeypatch.setattr("studio.webhooks.tasks.deliver_webhook.delay", queued.append)
@@ -184,20 +187,20 @@ def test_the_sweeper_queues_what_is_due_and_first_in_line_only(receiver, queued,
     assert second.pk not in queued
 
 
-def test_a_duplicate_message_does_not_send_twice(receiver, queued):
+def test_a_duplicate_message_does_not_send_twice(emit, receiver, queued):
     _endpoint(receiver.url)
-    [delivery] = _emit()
+    [delivery] = emit()
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "succeeded"
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "skipped"
     assert len(receiver.received) == 1
 
 
-def test_send_again_redelivers_the_same_message(receiver, queued):
+def test_send_again_redelivers_the_same_message(django_capture_on_commit_callbacks, emit, receiver, queued):
     endpoint = _endpoint(receiver.url)
-    [delivery] = _emit()
+    [delivery] = emit()
     deliver_until_settled()
     queued.clear()
-    with committed(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         delivery = services.webhook_delivery_send_again(delivery=delivery)
     assert delivery.status == Status.PENDING and queued == [delivery.pk]
     deliver_until_settled()
@@ -207,18 +210,18 @@ def test_send_again_redelivers_the_same_message(receiver, queued):
     assert delivery.attempt_log.count() == 2
 
 
-def test_only_active_endpoints_subscribed_to_the_event_get_it(receiver, queued):
+def test_only_active_endpoints_subscribed_to_the_event_get_it(emit, receiver, queued):
     approvals = _endpoint(receiver.url + "/approvals", events=[EventType.ASSET_APPROVED])
     _endpoint(receiver.url + "/generations", events=[EventType.GENERATION_SUCCEEDED])
     _endpoint(receiver.url + "/off", is_active=False)
-    [delivery] = _emit(EventType.ASSET_APPROVED)
+    [delivery] = emit(EventType.ASSET_APPROVED)
     assert delivery.endpoint == approvals
-    assert _emit(EventType.ASSET_REJECTED) == []
+    assert emit(EventType.ASSET_REJECTED) == []
 
 
-def test_a_deactivated_endpoints_pending_messages_wait(receiver, queued):
+def test_a_deactivated_endpoints_pending_messages_wait(emit, receiver, queued):
     endpoint = _endpoint(receiver.url)
-    [delivery] = _emit()
+    [delivery] = emit()
     services.webhook_endpoint_update(endpoint=endpoint, is_active=False)
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "skipped"
     assert services.webhook_deliveries_sweep() == {"queued": 0}
@@ -226,10 +229,10 @@ def test_a_deactivated_endpoints_pending_messages_wait(receiver, queued):
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "succeeded"
 
 
-def test_rotating_the_secret_signs_retries_with_the_new_one(receiver, queued):
+def test_rotating_the_secret_signs_retries_with_the_new_one(emit, receiver, queued):
     endpoint = _endpoint(receiver.url)
     old = endpoint.secret
-    [delivery] = _emit()
+    [delivery] = emit()
     services.webhook_endpoint_rotate_secret(endpoint=endpoint)
     services.webhook_delivery_attempt(delivery_id=delivery.pk)
     [request] = receiver.received
@@ -269,7 +272,9 @@ def test_a_name_resolving_to_a_private_address_is_refused_on_registration(settin
         services.webhook_endpoint_create(url="http://metadata.example/", events=["asset.approved"])
 
 
-def test_dns_rebinding_to_a_private_address_is_blocked_at_send_time(receiver, queued, settings, monkeypatch):
+def test_dns_rebinding_to_a_private_address_is_blocked_at_send_time(
+    emit, receiver, queued, settings, monkeypatch
+):
     """The name resolved to a public address when it was registered, and to loopback when the message goes."""
     settings.STUDIO_WEBHOOKS_ALLOW_PRIVATE = False
     answers = {"hooks.example": "93.184.216.34"}
@@ -283,7 +288,7 @@ def test_dns_rebinding_to_a_private_address_is_blocked_at_send_time(receiver, qu
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     endpoint = _endpoint(f"http://hooks.example:{receiver.port}/hooks")
     answers["hooks.example"] = "127.0.0.1"  # the rebinding
-    [delivery] = _emit()
+    [delivery] = emit()
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "retrying"
     [attempt] = delivery.attempt_log.all()
     assert attempt.status_code is None
@@ -292,11 +297,11 @@ def test_dns_rebinding_to_a_private_address_is_blocked_at_send_time(receiver, qu
     assert endpoint.deliveries.get().status == Status.PENDING
 
 
-def test_a_slow_receiver_holds_an_attempt_no_longer_than_the_timeout(receiver, queued, settings):
+def test_a_slow_receiver_holds_an_attempt_no_longer_than_the_timeout(emit, receiver, queued, settings):
     settings.STUDIO_WEBHOOKS_TIMEOUT = 0.5
     receiver.decide = lambda r: Reply(delay=5)
     _endpoint(receiver.url)
-    [delivery] = _emit()
+    [delivery] = emit()
     started = time.monotonic()
     assert services.webhook_delivery_attempt(delivery_id=delivery.pk) == "retrying"
     took = time.monotonic() - started

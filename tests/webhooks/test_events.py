@@ -6,11 +6,12 @@ from standardwebhooks.webhooks import Webhook
 from generation import jobs
 from generation import services as generation_services
 from generation.models import GenerationRequest
-from review import services as review_services
+from review import decisions as review_decisions
 from review.models import ReviewState
 from studio.webhooks import events, services
 from studio.webhooks.models import EventType, WebhookDelivery
 from tests.conftest import checklist_all
+from tests.forms import generation_parameters
 from tests.webhooks.conftest import deliver_until_settled
 
 pytestmark = pytest.mark.django_db
@@ -42,20 +43,20 @@ def test_review_decisions_send_their_events_in_order(
     with django_capture_on_commit_callbacks(execute=True):
         asset = make_asset()  # a finished request: generation.succeeded, then asset.submitted
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_decide(
+        review_decisions.asset_review_decide(
             asset=asset, actor=reviewer, decision="request_changes", comment="Brighter, please."
         )
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_submit(asset=asset, actor=marketer)
+        review_decisions.asset_review_submit(asset=asset, actor=marketer)
     with django_capture_on_commit_callbacks(execute=True):
-        review = review_services.asset_review_decide(
+        review = review_decisions.asset_review_decide(
             asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
         )
     # The original's delivery URL, which the approval's payload carries, is served while approved.
     original_path = f"/image/upload/{review.public_id}.png"
     assert client.get(original_path).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_revoke(asset=asset, actor=reviewer, comment="Campaign pulled.")
+        review_decisions.asset_review_revoke(asset=asset, actor=reviewer, comment="Campaign pulled.")
     assert len(queued) == 6
     deliver_until_settled()
 
@@ -103,21 +104,9 @@ def test_review_decisions_send_their_events_in_order(
 
 
 def test_a_failed_request_sends_generation_failed_with_its_error(
-    endpoint, receiver, queued, marketer, monkeypatch, django_capture_on_commit_callbacks
+    endpoint, receiver, queued, marketer, no_enqueue, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr("generation.tasks.run_generation_request.delay", lambda _id: None)
-    parameters = generation_services.GenerationParameters(
-        prompt="a blue mug",
-        negative_prompt="",
-        style="product-photography",
-        model_key="tiny",
-        width=64,
-        height=64,
-        num_images=1,
-        seed=3,
-        steps=2,
-        guidance=5.0,
-    )
+    parameters = generation_parameters(prompt="a blue mug", style="product-photography", seed=3)
     with django_capture_on_commit_callbacks(execute=True):
         request = generation_services.generation_request_create(user=marketer, parameters=parameters)
         lease = generation_services.generation_request_claim(request_id=request.pk)
@@ -181,7 +170,7 @@ def test_a_broken_webhook_never_undoes_or_fails_a_decision(
 
     monkeypatch.setattr("studio.webhooks.events.review_change_data", broken)
     with django_capture_on_commit_callbacks(execute=True):
-        review_services.asset_review_decide(
+        review_decisions.asset_review_decide(
             asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
         )
     asset.review.refresh_from_db()

@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
-from review.roles import ADMINS, sync_groups
 from studio.celery import app
+from studio.roles import ADMINS, sync_groups
 from studio.webhooks.checks import check_webhook_settings
 from studio.webhooks.sweeper import consumes_webhooks_queue
 

@@ -12,10 +12,12 @@ from standardwebhooks.webhooks import Webhook
 
 from generation import services as generation_services
 from generation.models import Asset
-from review import services as review_services
+from review import decisions as review_decisions
 from studio.webhooks import services
 from studio.webhooks.models import EventType, WebhookDelivery
+from tests.concurrency import at_once
 from tests.conftest import checklist_all, wait_for, worker_env
+from tests.forms import generation_parameters
 from tests.webhooks.conftest import (
     WORKER_WEBHOOK_ENV,
     Reply,
@@ -52,19 +54,7 @@ def start_webhooks_worker(webhook_env, transactional_db, media_root):
 
 
 def _parameters() -> generation_services.GenerationParameters:
-    return generation_services.GenerationParameters(
-        prompt="a red apple on a blue background",
-        negative_prompt="",
-        style="product-photography",
-        model_key="tiny",
-        width=64,
-        height=64,
-        num_images=1,
-        seed=11,
-        steps=2,
-        guidance=5.0,
-        campaign="Autumn",
-    )
+    return generation_parameters(style="product-photography", seed=11, campaign="Autumn")
 
 
 def test_real_workers_deliver_generation_and_review_events(
@@ -96,7 +86,7 @@ def test_real_workers_deliver_generation_and_review_events(
     assert [a["id"] for a in succeeded["assets"]] == [asset.pk]
 
     decided = time.monotonic()
-    review = review_services.asset_review_decide(
+    review = review_decisions.asset_review_decide(
         asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     received = receiver.wait_for(4, timeout=30)
@@ -139,7 +129,7 @@ def test_a_due_retry_survives_a_webhooks_worker_restart(
     asset = make_asset()
     # A long second wait, so the worker is surely between attempts when it is killed.
     first = start_webhooks_worker(STUDIO_WEBHOOKS_RETRY_SCHEDULE="0.2,3")
-    review_services.asset_review_decide(
+    review_decisions.asset_review_decide(
         asset=asset, actor=reviewer, decision="approve", checklist=checklist_all()
     )
     receiver.wait_for(2, timeout=30)
@@ -172,20 +162,14 @@ def test_concurrent_attempts_on_postgresql_send_a_message_once(transactional_db,
     monkeypatch.setattr("studio.webhooks.tasks.deliver_webhook.delay", lambda _id: None)
     services.webhook_endpoint_create(url=receiver.url, events=[EventType.ASSET_APPROVED])
     [delivery] = services.webhook_event_emit(event_type=EventType.ASSET_APPROVED, data={"id": 1})
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
 
-    def attempt() -> None:
-        barrier.wait()
-        try:
-            outcomes.append(services.webhook_delivery_attempt(delivery_id=delivery.pk))
-        finally:
-            connection.close()
+    def attempt() -> str:
+        return services.webhook_delivery_attempt(delivery_id=delivery.pk)
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["skipped", "skipped", "skipped", "succeeded"]
+    assert sorted(at_once(attempt, attempt, attempt, attempt)) == [
+        "skipped",
+        "skipped",
+        "skipped",
+        "succeeded",
+    ]
     assert len(receiver.received) == 1

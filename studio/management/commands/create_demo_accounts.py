@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from review.roles import ADMINS, MARKETERS, REVIEWERS, sync_groups
 from studio.models import Team
+from studio.roles import ADMINS, MARKETERS, REVIEWERS, sync_groups
 
 # Two teams, each with a marketer and a reviewer assigned to review it; the admin sees both.
 TEAMS = [("Brand", "brand"), ("Retail", "retail")]
@@ -52,7 +52,8 @@ class Command(BaseCommand):
                     teams[member_of].members.add(user)
                 if reviews:
                     teams[reviews].reviewers.add(user)
-                team = teams.get(member_of or reviews)
+                slug = member_of or reviews
+                team = teams[slug] if slug else None
                 created.append((username, group_name, password, team.name if team else "all teams"))
         self.stdout.write(self.style.SUCCESS("Demo accounts (shown once; change them in the admin):"))
         for username, group_name, password, team_name in created:
