@@ -20,7 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from generation import asset_imports, selectors, services
 from generation.engine.prompt_reading import PromptReading, read_prompt
-from generation.engine.registry import UnknownModelError, available_models, get_model
+from generation.engine.registry import available_models, model_name
 from generation.forms import MAX_PROMPT_CHARACTERS, GenerateForm, RefineForm
 from generation.models import Asset, GenerationRequest
 from generation.operations import OPERATIONS, OUTPAINT_ASPECTS
@@ -276,22 +276,12 @@ def _request_facts(generation_request: GenerationRequest) -> dict:
     of each prompt the model did not read."""
     style = STYLES.get(generation_request.style)
     return {
-        "model_name": _model_name(generation_request.model_key),
+        "model_name": model_name(generation_request.model_key),
         "style_label": style.label if style and style.key != "none" else "",
         "unread_prompt": read_prompt(generation_request.full_prompt).unread,
         "unread_negative_prompt": read_prompt(generation_request.full_negative_prompt).unread,
         "token_limit": PromptReading.limit,
     }
-
-
-def _model_name(key: str) -> str:
-    """A model's name for people; a model removed from the registry since is named by its key."""
-    if not key:
-        return ""
-    try:
-        return get_model(key).name
-    except UnknownModelError:
-        return key
 
 
 def _get_visible_request(request: HttpRequest, request_id: int) -> GenerationRequest:

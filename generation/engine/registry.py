@@ -232,6 +232,16 @@ def get_model(key: str) -> ModelSpec:
     return _spec_from_settings(key, entry)
 
 
+def model_name(key: str) -> str:
+    """A model's name for people; a model removed from the registry since is named by its key."""
+    if not key:
+        return ""
+    try:
+        return get_model(key).name
+    except UnknownModelError:
+        return key
+
+
 def default_model() -> ModelSpec:
     return get_model(settings.STUDIO_DEFAULT_MODEL)
 

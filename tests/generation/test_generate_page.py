@@ -359,3 +359,11 @@ def test_the_prompt_meter_refuses_a_prompt_no_form_would_accept(marketer_client)
     response = marketer_client.get("/generate/prompt-meter/", {"prompt": "mug " * 2000})
     assert response.status_code == 400
     assert "at most 1000 characters" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_gallery_names_the_model_not_its_registry_key(marketer_client):
+    marketer_client.post(reverse("generation:create"), generate_form_data(model="tiny"))
+    body = marketer_client.get(reverse("generation:gallery")).content.decode()
+    assert "Tiny test pipeline" in body
+    assert "· tiny" not in body
