@@ -25,7 +25,7 @@ from review.errors import ReviewCommentRequiredError, ReviewConflictError, Revie
 from review.forms import CommentForm, DecisionForm
 from review.metadata_forms import AssetMetadataEditForm
 from review.models import AssetReview, ReviewState
-from review.revisions import REVISABLE_FROM
+from review.revisions import revision_refusal
 from studio.api import Problem, Text, field_error, form_problem, form_schema, scoped, user_of
 
 router = Router(tags=["review"])
@@ -421,12 +421,10 @@ def create_revision(request: HttpRequest, response: HttpResponse, asset_id: int,
         raise Problem(403, "Only people who may generate images can revise one.")
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
-    if review.state not in REVISABLE_FROM:
+    if refusal := revision_refusal(review):
         raise Problem(
             409,
-            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an approved asset or one a "
-            "reviewer asked changes on can be revised. POST /assets/{id}/refinements makes a new image from "
-            "it instead.",
+            f"{refusal} POST /assets/{{id}}/refinements makes a new image from it instead.",
             slug="state-conflict",
         )
     return refine(request, response, asset, payload, revises=asset)

@@ -18,6 +18,16 @@ from review.transitions import review_event_record, transition
 REVISABLE_FROM = (ReviewState.CHANGES_REQUESTED, ReviewState.APPROVED)
 
 
+def revision_refusal(review: AssetReview) -> str | None:
+    """Why the asset under ``review`` cannot be revised now; None when it can."""
+    if review.state in REVISABLE_FROM:
+        return None
+    return (
+        f"Asset {review.asset_id} is {review.get_state_display().lower()}: only an approved asset or one a "
+        "reviewer asked changes on can be revised."
+    )
+
+
 def public_id_version_record(*, asset: Asset, public_id: str, version: int | None = None) -> PublicIdVersion:
     """The version row naming ``asset`` under ``public_id``: kept if it exists, else the next number.
 

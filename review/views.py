@@ -24,7 +24,7 @@ from review.errors import ReviewError, ReviewPermissionError
 from review.forms import BulkDecisionForm, CommentForm, DecisionForm, QueueFilterForm, queue_filters_from
 from review.models import AssetReview, ReviewState
 from review.panels import render_asset_panels
-from review.revisions import REVISABLE_FROM
+from review.revisions import revision_refusal
 from studio.http import AuthenticatedHttpRequest
 
 
@@ -130,11 +130,8 @@ def revise(request: AuthenticatedHttpRequest, asset_id: int) -> HttpResponse:
         raise PermissionDenied("Only people who may generate images can revise one.")
     asset = get_visible_asset(request, asset_id)
     review = selectors.review_state_of(asset=asset) or AssetReview(asset=asset)
-    if review.state not in REVISABLE_FROM:
-        raise PermissionDenied(
-            f"Asset {asset.pk} is {review.get_state_display().lower()}: only an approved asset or one a "
-            "reviewer asked changes on can be revised. Refine makes a new image from it instead."
-        )
+    if refusal := revision_refusal(review):
+        raise PermissionDenied(f"{refusal} Refine makes a new image from it instead.")
     event = (
         selectors.latest_changes_request(asset=asset)
         if review.state == ReviewState.CHANGES_REQUESTED
