@@ -107,8 +107,12 @@ def announce_finished(request_id: int, status: str) -> None:
     )
 
 
-def lease_of(request: GenerationRequest) -> Lease:
-    return Lease(request_id=request.pk, worker=request.worker, attempt=request.attempts)
+def lease_of(generation_request: GenerationRequest) -> Lease:
+    return Lease(
+        request_id=generation_request.pk,
+        worker=generation_request.worker,
+        attempt=generation_request.attempts,
+    )
 
 
 def _attempts_exhausted_reason(attempts: int) -> str:
@@ -128,29 +132,31 @@ def time_limit_reason() -> str:
     )
 
 
-def release_if_dead(request: GenerationRequest) -> str | None:
+def release_if_dead(generation_request: GenerationRequest) -> str | None:
     """Return a running request whose worker died to the queue, or fail it after the last attempt.
 
     Conditional on the lease the caller saw, so of the workers, sweepers and cancels that race here one
     wins. Returns the request's new status, or None when its lease is alive or someone else moved it.
     """
-    if request.status != Status.RUNNING or not lease_is_dead(request.worker, request.heartbeat_at):
+    if generation_request.status != Status.RUNNING or not lease_is_dead(
+        generation_request.worker, generation_request.heartbeat_at
+    ):
         return None
     rows = GenerationRequest.objects.filter(
-        pk=request.pk,
+        pk=generation_request.pk,
         status=Status.RUNNING,
-        worker=request.worker,
-        attempts=request.attempts,
-        heartbeat_at=request.heartbeat_at,
+        worker=generation_request.worker,
+        attempts=generation_request.attempts,
+        heartbeat_at=generation_request.heartbeat_at,
     )
-    if request.cancel_requested:
+    if generation_request.cancel_requested:
         # Its owner asked to cancel before the worker died: done, not retried.
         moved = rows.update(status=Status.CANCELED, finished_at=timezone.now())
         new_status = Status.CANCELED
-    elif request.attempts >= settings.STUDIO_JOB_MAX_ATTEMPTS:
+    elif generation_request.attempts >= settings.STUDIO_JOB_MAX_ATTEMPTS:
         moved = rows.update(
             status=Status.FAILED,
-            error=_attempts_exhausted_reason(request.attempts),
+            error=_attempts_exhausted_reason(generation_request.attempts),
             finished_at=timezone.now(),
         )
         new_status = Status.FAILED
@@ -161,12 +167,12 @@ def release_if_dead(request: GenerationRequest) -> str | None:
         new_status = Status.QUEUED
     if moved:
         if new_status != Status.QUEUED:
-            announce_finished(request.pk, new_status)
+            announce_finished(generation_request.pk, new_status)
         logger.warning(
             "Request %s: worker %s stopped during attempt %s; now %s",
-            request.pk,
-            request.worker,
-            request.attempts,
+            generation_request.pk,
+            generation_request.worker,
+            generation_request.attempts,
             new_status,
         )
         return new_status
@@ -202,24 +208,26 @@ def claim(request_id: int) -> Lease | None:
     return Lease(request_id=request_id, worker=me, attempt=attempt)
 
 
-def cancel(request: GenerationRequest) -> str:
+def cancel(generation_request: GenerationRequest) -> str:
     """Cancel a request: "canceled" at once when queued or its worker is gone, "stopping" when a live worker
     will stop at its next step, "" when it had already finished."""
     now = timezone.now()
-    if GenerationRequest.objects.filter(pk=request.pk, status=Status.QUEUED).update(
+    if GenerationRequest.objects.filter(pk=generation_request.pk, status=Status.QUEUED).update(
         status=Status.CANCELED, cancel_requested=True, finished_at=now
     ):
-        announce_finished(request.pk, Status.CANCELED)
+        announce_finished(generation_request.pk, Status.CANCELED)
         return "canceled"
-    current = GenerationRequest.objects.filter(pk=request.pk, status=Status.RUNNING).first()
+    current = GenerationRequest.objects.filter(pk=generation_request.pk, status=Status.RUNNING).first()
     if current is None:
         return ""
     if lease_is_dead(current.worker, current.heartbeat_at, now=now) and lease_of(current).rows().update(
         status=Status.CANCELED, cancel_requested=True, finished_at=now
     ):
-        announce_finished(request.pk, Status.CANCELED)
+        announce_finished(generation_request.pk, Status.CANCELED)
         return "canceled"
-    if GenerationRequest.objects.filter(pk=request.pk, status=Status.RUNNING).update(cancel_requested=True):
+    if GenerationRequest.objects.filter(pk=generation_request.pk, status=Status.RUNNING).update(
+        cancel_requested=True
+    ):
         return "stopping"
     return ""
 
@@ -266,8 +274,8 @@ def sweep() -> dict[str, int]:
     running = GenerationRequest.objects.filter(status=Status.RUNNING).only(
         "pk", "status", "worker", "heartbeat_at", "attempts", "cancel_requested"
     )
-    for request in running:
-        outcome = release_if_dead(request)
+    for generation_request in running:
+        outcome = release_if_dead(generation_request)
         if outcome == Status.QUEUED:
             done["released"] += 1
         elif outcome == Status.FAILED:

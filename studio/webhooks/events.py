@@ -56,7 +56,7 @@ def asset_data(asset: Asset, review: AssetReview | None = None) -> dict:
     # payload so that sites can find and take down what they embedded (its URLs no longer serve).
     published = state in (ReviewState.APPROVED, ReviewState.REVOKED)
     public_id = review.public_id if review is not None and published else None
-    request = asset.request
+    generation_request = asset.request
     return {
         "id": asset.pk,
         "public_id": public_id,
@@ -73,7 +73,7 @@ def asset_data(asset: Asset, review: AssetReview | None = None) -> dict:
             "channel": asset.channel,
             "usage_rights": asset.usage_rights,
             "prompt": asset.prompt,
-            "model": request.model_key if request is not None else "",
+            "model": generation_request.model_key if generation_request is not None else "",
             "operation": asset.operation,
             "width": asset.width,
             "height": asset.height,
@@ -105,27 +105,29 @@ def review_change_data(*, asset: Asset, from_state: str, to_state: str) -> dict:
     return data
 
 
-def generation_data(request: GenerationRequest) -> dict:
-    assets = list(request.assets.select_related("request").order_by("index"))
+def generation_data(generation_request: GenerationRequest) -> dict:
+    assets = list(generation_request.assets.select_related("request").order_by("index"))
     reviews = {review.asset_id: review for review in AssetReview.objects.filter(asset__in=assets)}
     return {
         "request": {
-            "id": request.pk,
-            "status": request.status,
-            "error": request.error,
-            "operation": request.operation,
-            "prompt": request.prompt,
-            "model": request.model_key,
-            "width": request.width,
-            "height": request.height,
-            "num_images": request.num_images,
-            "campaign": request.campaign,
-            "product": request.product,
-            "channel": request.channel,
-            "source_asset_id": request.source_asset_id,
-            "created_at": request.created_at.isoformat(),
-            "finished_at": request.finished_at.isoformat() if request.finished_at else None,
-            "url": absolute_url(reverse("generation:request", args=[request.pk])),
+            "id": generation_request.pk,
+            "status": generation_request.status,
+            "error": generation_request.error,
+            "operation": generation_request.operation,
+            "prompt": generation_request.prompt,
+            "model": generation_request.model_key,
+            "width": generation_request.width,
+            "height": generation_request.height,
+            "num_images": generation_request.num_images,
+            "campaign": generation_request.campaign,
+            "product": generation_request.product,
+            "channel": generation_request.channel,
+            "source_asset_id": generation_request.source_asset_id,
+            "created_at": generation_request.created_at.isoformat(),
+            "finished_at": generation_request.finished_at.isoformat()
+            if generation_request.finished_at
+            else None,
+            "url": absolute_url(reverse("generation:request", args=[generation_request.pk])),
         },
         "assets": [asset_data(asset, reviews.get(asset.pk)) for asset in assets],
     }

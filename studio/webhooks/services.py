@@ -198,9 +198,11 @@ def generation_finished_emit(*, request_id: int, status: str) -> list[WebhookDel
     event_type = events.GENERATION_STATUS_EVENTS.get(status)
     if event_type is None or not _anyone_listens(event_type):
         return []
-    request = GenerationRequest.objects.get(pk=request_id)
+    generation_request = GenerationRequest.objects.get(pk=request_id)
     return webhook_event_emit(
-        event_type=event_type, data=events.generation_data(request), ordering_key=f"request:{request_id}"
+        event_type=event_type,
+        data=events.generation_data(generation_request),
+        ordering_key=f"request:{request_id}",
     )
 
 
