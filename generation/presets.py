@@ -52,6 +52,13 @@ STYLES: dict[str, Style] = {
             "photo, realistic, gradients, texture",
         ),
         Style(
+            "emoji",
+            "Emoji",
+            "an emoji of",
+            "emoji style",
+            "photo, 3d render",
+        ),
+        Style(
             "vintage-poster",
             "Vintage poster",
             "a vintage travel poster of",

