@@ -192,6 +192,9 @@ class ModelOut(Schema):
     default_guidance: float
     max_side: int
     output_size: int = Field(description="The one size a fixed-size model makes; 0 when any size.")
+    styles: list[str] = Field(
+        description="The style presets it draws (values of `style`); a request with another is a 422."
+    )
     notice: str
 
 
@@ -225,6 +228,7 @@ def list_models(request: HttpRequest, task: str | None = None) -> list[dict]:
             "default_guidance": spec.default_guidance,
             "max_side": spec.max_side,
             "output_size": spec.output_size,
+            "styles": [style.key for style in spec.style_choices()],
             "notice": spec.notice,
         }
         for spec in available_models(task)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from generation.engine.pipelines import DTYPES, SINGLE_FILE_PIPELINES
-from generation.engine.registry import KNOWN_KEYS, task_and_upscaler_problems
+from generation.engine.registry import KNOWN_KEYS, style_problems, task_and_upscaler_problems
 
 # Options the engine reads from an entry's extra keys: pipelines.py (loading a single checkpoint) and
 # safety.py (the safety checker).
@@ -64,7 +64,7 @@ def model_entry_messages(key: str, entry: object) -> list[CheckMessage]:
     messages.extend(_unknown_key_messages(key, entry))
     messages.extend(_type_messages(key, entry))
     messages.extend(_number_messages(key, entry))
-    messages.extend(_task_and_upscaler_messages(key, entry))
+    messages.extend(_registry_rule_messages(key, entry))
     messages.extend(_choice_messages(key, entry))
     messages.extend(_path_messages(key, entry))
     return messages
@@ -151,11 +151,12 @@ def _number_messages(key: str, entry: dict) -> list[CheckMessage]:
     return messages
 
 
-def _task_and_upscaler_messages(key: str, entry: dict) -> list[CheckMessage]:
-    # The registry enforces the same rules when a model is used: one place states them.
+def _registry_rule_messages(key: str, entry: dict) -> list[CheckMessage]:
+    # The registry enforces the same rules (tasks, upscaler, styles) when a model is used: one place states
+    # them.
     return [
         Error(problem.message, hint=problem.hint, id=problem.id)
-        for problem in task_and_upscaler_problems(key, entry)
+        for problem in [*task_and_upscaler_problems(key, entry), *style_problems(key, entry)]
     ]
 
 

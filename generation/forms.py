@@ -41,6 +41,11 @@ def default_size_key(spec: ModelSpec) -> str:
     )
 
 
+def style_menu(spec: ModelSpec) -> list[tuple[str, str]]:
+    """The style menu for ``spec``: the style presets it draws."""
+    return [(style.key, style.label) for style in spec.style_choices()]
+
+
 def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
     """The form's choice field ``name``, whose choices are only known once the form is made."""
     field = form.fields[name]
@@ -121,6 +126,14 @@ class GenerateForm(forms.Form):
             **SIZE_PRESETS,
             **{preset.key: preset for spec in self.models.values() for preset in spec.size_presets()},
         }
+        self.style_menus = {key: style_menu(spec) for key, spec in self.models.items()}
+        # Any style some model draws is a valid choice, so one the chosen model does not draw is refused
+        # saying which it draws; the page's menu is the selected model's (generate.js swaps it too).
+        offered = {key for menu in self.style_menus.values() for key, _label in menu}
+        _choice_field(self, "style").choices = [
+            (key, style.label) for key, style in STYLES.items() if key in offered
+        ]
+        self.fields["style"].widget.choices = self.style_menus.get(self.selected_model.key, [])
         _choice_field(self, "channels").choices = channel_choices()
         _choice_field(self, "size").choices = [
             *((key, preset.label) for key, preset in self.size_presets.items()),
@@ -147,10 +160,21 @@ class GenerateForm(forms.Form):
             for key, menu in self.size_menus.items()
         }
 
+    def style_menu_data(self) -> dict[str, list[tuple[str, str]]]:
+        """Each model's style menu, for generate.js (through json_script)."""
+        return self.style_menus
+
     def clean(self) -> dict:
         cleaned = self.cleaned_data
-        if cleaned.get("model") and cleaned.get("size"):
-            self._clean_size(get_model(cleaned["model"]), cleaned)
+        if not cleaned.get("model"):
+            return cleaned
+        spec = get_model(cleaned["model"])
+        if cleaned.get("style"):
+            problem = spec.style_problem(cleaned["style"])
+            if problem:
+                self.add_error("style", problem)
+        if cleaned.get("size"):
+            self._clean_size(spec, cleaned)
         return cleaned
 
     def _clean_size(self, spec: ModelSpec, cleaned: dict) -> None:

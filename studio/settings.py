@@ -336,6 +336,8 @@ STUDIO_MODELS = {
         "native_size": 64,
         "upscaler": "realesrgan-x4",
         "max_side": 256,
+        # It has learned one look, Noto's emoji art: its style menu offers only that.
+        "styles": ["none", "emoji"],
     },
     # Random weights, built by `manage.py build_tiny_model`: lets the test suite run every part of Studio
     # in seconds. Test-only: it runs when asked for by key, but users are offered it only with

@@ -7,9 +7,12 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 from delivery.checks import check_allowed_transformations, check_delivery_limits
 from generation.checks import check_model_registry
+from generation.engine.registry import get_model
+from generation.presets import STYLES
 
 GOOD_MODEL = {"label": "Real", "source": "org/real-model", "tasks": ["text2img"], "default_steps": 30}
 
@@ -154,6 +157,35 @@ def test_an_upscaler_must_be_known_and_needs_native_size(settings):
     message = only(with_model(settings, {**GOOD_MODEL, "upscaler": "realesrgan-x4"}), "generation.E005")
     assert "needs the model's native_size" in message.msg
     assert with_model(settings, {**GOOD_MODEL, "upscaler": "realesrgan-x4", "native_size": 64}) == []
+
+
+def test_styles_must_be_a_non_empty_list_of_known_presets(settings):
+    message = only(with_model(settings, {**GOOD_MODEL, "styles": ["none", "oil-paint"]}), "generation.E009")
+    assert "unknown style(s) 'oil-paint'" in message.msg
+    assert ", ".join(STYLES) in message.hint, "the hint names every known style"
+    assert ids(with_model(settings, {**GOOD_MODEL, "styles": "emoji"})) == ["generation.E009"]
+    assert ids(with_model(settings, {**GOOD_MODEL, "styles": []})) == ["generation.E009"]
+    assert with_model(settings, {**GOOD_MODEL, "styles": ["emoji", "none"]}) == []
+
+
+def test_a_model_with_an_unknown_style_is_refused_when_used(settings):
+    settings.STUDIO_MODELS = {**django_settings.STUDIO_MODELS, "extra": {**GOOD_MODEL, "styles": ["oil"]}}
+    with pytest.raises(ImproperlyConfigured, match=r"Model 'extra': unknown style\(s\) 'oil'\. Use only"):
+        get_model("extra")
+
+
+def test_a_model_offers_its_listed_styles_in_order_or_else_every_preset(settings):
+    settings.STUDIO_MODELS = {
+        **django_settings.STUDIO_MODELS,
+        "listed": {**GOOD_MODEL, "styles": ["emoji", "none"]},
+        "unlisted": GOOD_MODEL,
+    }
+    assert [style.label for style in get_model("listed").style_choices()] == ["Emoji", "No style"]
+    assert get_model("unlisted").style_choices() == list(STYLES.values())
+    assert get_model("unlisted").style_problem("watercolor") == ""
+    assert get_model("listed").style_problem("watercolor") == (
+        "Real draws only these styles: Emoji, No style; choose one of them or another model."
+    )
 
 
 @pytest.mark.parametrize(("key", "value"), [("pipeline", "FluxPipeline"), ("dtype", "fp8")])

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from generation.engine.upscale import UPSCALE_FACTORS
 from generation.operations import MODEL_TASKS
-from generation.presets import SIZE_PRESETS, SizePreset
+from generation.presets import SIZE_PRESETS, STYLES, SizePreset, Style
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ class ModelSpec:
     native_size: int = 0
     # ...and an upscaler ("" or a key of UPSCALE_FACTORS) brings its images to the size users get.
     upscaler: str = ""
+    # The style presets it draws, in its menu's order: a model trained on a few looks offers only those
+    # (empty: every preset in STYLES).
+    styles: tuple[str, ...] = ()
     # Test-only models (the tiny random-weight pipeline) run, but are offered only when STUDIO_TEST_MODELS=1.
     test_only: bool = False
     extra: dict = field(default_factory=dict, compare=False)
@@ -68,7 +71,17 @@ class ModelSpec:
     @property
     def subjects(self) -> tuple[str, ...]:
         """What a model trained on a closed list of objects can draw, in words a prompt may use."""
-        return model_subjects(self.source)
+        return tuple(word for word, _ in model_subjects(self.source))
+
+    @property
+    def subject_groups(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The subjects by kind ("Food", "Tools", ...), in the order the model lists them; () if ungrouped."""
+        groups: dict[str, list[str]] = {}
+        for word, group in model_subjects(self.source):
+            if not group:
+                return ()
+            groups.setdefault(group, []).append(word)
+        return tuple((group.capitalize(), tuple(words)) for group, words in groups.items())
 
     @property
     def largest_side(self) -> int:
@@ -131,6 +144,21 @@ class ModelSpec:
         side = self.output_size or self._nearest(min(DEFAULT_SIDE, self.max_side))
         return side, side
 
+    def style_choices(self) -> list[Style]:
+        """The style presets this model draws, for the style menu: its own list, else every preset."""
+        return [STYLES[key] for key in self.styles] if self.styles else list(STYLES.values())
+
+    def style_problem(self, style_key: str) -> str:
+        """Why this model cannot draw the style ``style_key``, or "" when it can.
+
+        The one style rule: the generate form (so the API too) and the `generate` command ask it.
+        """
+        offered = self.style_choices()
+        if any(style.key == style_key for style in offered):
+            return ""
+        labels = ", ".join(style.label for style in offered)
+        return f"{self.name} draws only these styles: {labels}; choose one of them or another model."
+
 
 # The keys ModelSpec reads; anything else is kept in ``extra`` for the engine (see generation/checks.py).
 KNOWN_KEYS = frozenset(
@@ -145,13 +173,18 @@ KNOWN_KEYS = frozenset(
         "revision",
         "native_size",
         "upscaler",
+        "styles",
         "test_only",
     }
 )
 
 
 def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
-    spec = ModelSpec(
+    # Checked first, so a wrong type is refused with what to write rather than failing in tuple().
+    problems = [*task_and_upscaler_problems(key, entry), *style_problems(key, entry)]
+    if problems:
+        raise ImproperlyConfigured(f"{problems[0].message} {problems[0].hint}")
+    return ModelSpec(
         key=key,
         label=entry.get("label", key),
         source=str(entry["source"]),
@@ -163,13 +196,10 @@ def _spec_from_settings(key: str, entry: dict) -> ModelSpec:
         revision=entry.get("revision", ""),
         native_size=int(entry.get("native_size", 0)),
         upscaler=entry.get("upscaler", ""),
+        styles=tuple(entry.get("styles", ())),
         test_only=bool(entry.get("test_only", False)),
         extra={name: value for name, value in entry.items() if name not in KNOWN_KEYS},
     )
-    problems = task_and_upscaler_problems(key, entry)
-    if problems:
-        raise ImproperlyConfigured(f"{problems[0].message} {problems[0].hint}")
-    return spec
 
 
 @dataclass(frozen=True)
@@ -224,6 +254,41 @@ def task_and_upscaler_problems(key: str, entry: dict) -> list[EntryProblem]:
     return problems
 
 
+def style_problems(key: str, entry: dict) -> list[EntryProblem]:
+    """What is wrong with an entry's styles (the presets its menu offers), refused and reported like the
+    tasks."""
+    if "styles" not in entry:
+        return []
+    styles = entry["styles"]
+    known = ", ".join(STYLES)
+    if isinstance(styles, str) or not isinstance(styles, list | tuple):
+        return [
+            EntryProblem(
+                "generation.E009",
+                f"Model {key!r}: 'styles' must be a list, not {styles!r}.",
+                f'Write e.g. "styles": ["none", "photorealistic"] (known: {known}).',
+            )
+        ]
+    if not styles:
+        return [
+            EntryProblem(
+                "generation.E009",
+                f"Model {key!r}: 'styles' is empty, so its style menu would offer nothing.",
+                "List the styles it draws, or remove the key to offer every style.",
+            )
+        ]
+    unknown = [style for style in styles if not isinstance(style, str) or style not in STYLES]
+    if unknown:
+        return [
+            EntryProblem(
+                "generation.E009",
+                f"Model {key!r}: unknown style(s) {', '.join(map(repr, unknown))}.",
+                f"Use only the style presets {known}.",
+            )
+        ]
+    return []
+
+
 def get_model(key: str) -> ModelSpec:
     try:
         entry = settings.STUDIO_MODELS[key]
@@ -257,15 +322,16 @@ def available_models(task: str | None = "text2img") -> list[ModelSpec]:
     ]
 
 
-_subjects: dict[str, tuple[str, ...]] = {}
+_subjects: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
-def model_subjects(source: str) -> tuple[str, ...]:
-    """The objects a model folder says it was trained on (``objects.json``), in its caption words.
+def model_subjects(source: str) -> tuple[tuple[str, str], ...]:
+    """The objects a model folder says it was trained on (``objects.json``): (caption word, group) pairs.
 
     ``objects.json`` holds the data package's names ("HOT BEVERAGE"); ``training_state.json`` maps each to the
-    words its captions used ("coffee mug", ...), and the first of those is what a prompt should say. Read
-    once per process, like the weights; a folder without the list (any other model) has no subjects.
+    words its captions used ("coffee mug", ...), the first of which is what a prompt should say, and to its
+    group ("drink"; "" in models trained before groups). Read once per process, like the weights; a folder
+    without the list (any other model) has no subjects.
     """
     if source in _subjects:
         return _subjects[source]
@@ -278,8 +344,11 @@ def model_subjects(source: str) -> tuple[str, ...]:
         logger.warning("Cannot read %s/objects.json: %s", folder, error)
         return ()
     try:
-        words = json.loads((folder / "training_state.json").read_text()).get("prompt_words", {})
+        state = json.loads((folder / "training_state.json").read_text())
     except (OSError, ValueError):
-        words = {}
-    _subjects[source] = tuple((words.get(name) or [str(name).lower()])[0] for name in names)
+        state = {}
+    words, groups = state.get("prompt_words", {}), state.get("groups", {})
+    _subjects[source] = tuple(
+        ((words.get(name) or [str(name).lower()])[0], str(groups.get(name, ""))) for name in names
+    )
     return _subjects[source]

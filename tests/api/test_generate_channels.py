@@ -1,9 +1,10 @@
 """The API's text-to-image requests take destination channels, and still take the old single `channel`, both
-checked against the channel presets."""
+checked against the channel presets; sizes and styles follow the same rules as the Generate page."""
 
 import pytest
 
 from generation.models import GenerationRequest
+from generation.presets import STYLES
 from tests.api.conftest import assert_problem
 
 BODY = {"prompt": "a red mug", "model": "tiny", "steps": 2}
@@ -45,3 +46,25 @@ def test_a_size_the_model_cannot_make_is_a_422_that_says_what_it_makes(api):
     problem = assert_problem(api.post("/api/v1/requests", {**BODY, "size": "banner"}), 422, field="size")
 
     assert "Tiny test pipeline makes each side from 64 to 512 px, in multiples of 8." in problem["detail"]
+
+
+@pytest.mark.django_db
+def test_a_style_the_model_does_not_draw_is_a_422_that_says_which_it_draws(api):
+    body = {"prompt": "a red mug", "model": "default", "style": "watercolor"}
+    problem = assert_problem(api.post("/api/v1/requests", body), 422, field="style")
+
+    assert (
+        "Studio default draws only these styles: No style, Emoji; choose one of them or another model."
+    ) in problem["detail"]
+    assert not GenerationRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_style_the_model_draws_is_queued_and_the_models_list_says_which_it_draws(api):
+    response = api.post("/api/v1/requests", {"prompt": "a red mug", "model": "default", "style": "emoji"})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["style"] == "emoji"
+    styles = {model["key"]: model["styles"] for model in api.get("/api/v1/models").json()}
+    assert styles["default"] == ["none", "emoji"]
+    assert styles["tiny"] == list(STYLES)

@@ -1,10 +1,12 @@
-"""The Generate page in a real browser, at desktop and phone sizes: the size menu follows the model, the
-prompt meter names the words the model will not read, and a refused size is explained beside its field."""
+"""The Generate page in a real browser, at desktop and phone sizes: the size and style menus follow the
+model, the prompt meter names the words the model will not read, and a refused size is explained beside its
+field."""
 
 import re
 
 import pytest
 
+from generation.presets import STYLES
 from tests.browser.conftest import axe_violations, csp_violations, log_in
 
 pytestmark = pytest.mark.browser
@@ -33,9 +35,16 @@ def test_the_generate_form_follows_the_model_measures_the_prompt_and_explains_a_
     expect(page.locator("[data-custom-size]")).to_be_hidden()
     expect(page.locator("#notice-default")).to_be_visible()
 
-    # Another model, another menu (and its notice); a custom size shows the width and height.
+    # It draws the one look it was trained on: its style menu offers only that (and no style).
+    style = page.locator("#id_style")
+    expect(style.locator("option")).to_have_text(["No style", "Emoji"])
+    page.select_option("#id_style", "emoji")
+
+    # Another model, other menus (and its notice), the style kept; a custom size shows the width and height.
     page.select_option("#id_model", "tiny")
     expect(size.locator("option")).to_have_text(["Square 256 x 256", "Square 512 x 512", "Custom size"])
+    expect(style.locator("option")).to_have_text([preset.label for preset in STYLES.values()])
+    expect(style).to_have_value("emoji")
     expect(page.locator("#notice-default")).to_be_hidden()
     expect(page.locator("#notice-tiny")).to_be_visible()
     page.select_option("#id_size", "custom")

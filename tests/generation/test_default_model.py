@@ -1,6 +1,7 @@
 """The shipped default model: registered, loaded like any other model, 64 px upscaled to 256 px, and the only
 model users are offered unless test models are switched on."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def test_the_default_model_is_the_shipped_one_at_64_px_upscaled_to_256():
     assert Path(spec.source) == SHIPPED
     assert (spec.native_size, spec.upscaler, spec.output_size) == (64, "realesrgan-x4", 256)
     assert (spec.default_steps, spec.default_guidance) == (25, 5.0)
+    assert [style.key for style in spec.style_choices()] == ["none", "emoji"], "the one look it learned"
 
 
 def test_the_default_model_lists_what_it_can_draw_in_prompt_words(monkeypatch):
@@ -59,6 +61,26 @@ def test_the_default_model_lists_what_it_can_draw_in_prompt_words(monkeypatch):
     # The caption words, not the data package's names ("HOT BEVERAGE", "SCHOOL SATCHEL").
     assert {"red apple", "coffee mug", "backpack"} <= set(subjects)
     assert all(subject == subject.lower() for subject in subjects)
+
+
+def test_subjects_are_grouped_by_kind_when_the_model_folder_names_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr("generation.engine.registry._subjects", {})
+    (tmp_path / "objects.json").write_text(json.dumps(["HOT BEVERAGE", "HAMMER", "RED APPLE"]))
+    state = {
+        "prompt_words": {"HOT BEVERAGE": ["coffee mug"], "HAMMER": ["hammer"], "RED APPLE": ["red apple"]},
+        "groups": {"HOT BEVERAGE": "drink", "HAMMER": "tools", "RED APPLE": "drink"},
+    }
+    (tmp_path / "training_state.json").write_text(json.dumps(state))
+    spec = dataclasses.replace(get_model("default"), source=str(tmp_path))
+
+    assert spec.subjects == ("coffee mug", "hammer", "red apple")
+    assert spec.subject_groups == (("Drink", ("coffee mug", "red apple")), ("Tools", ("hammer",)))
+
+    # A model trained before groups lists its subjects in one run.
+    monkeypatch.setattr("generation.engine.registry._subjects", {})
+    del state["groups"]
+    (tmp_path / "training_state.json").write_text(json.dumps(state))
+    assert spec.subjects == ("coffee mug", "hammer", "red apple") and spec.subject_groups == ()
 
 
 def test_the_default_model_makes_a_256_px_image_from_a_prompt():
@@ -117,6 +139,7 @@ def test_the_create_page_preselects_256_px_and_shows_what_the_default_model_draw
         {"size": "square"},
         {"size": "landscape"},
         {"size": "custom", "width": "512", "height": "512"},
+        # The size it renders at is not a size it delivers.
         {"size": "custom", "width": "64", "height": "64"},
     ],
 )

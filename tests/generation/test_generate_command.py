@@ -131,6 +131,12 @@ def test_the_default_model_from_a_shell_prints_only_the_paths(tmp_path):
         ({"guidance": -1.0}, "--guidance must be between 0.0 and 30.0"),
         ({"seed": -5}, "--seed must be between 0"),
         ({"style": "oil"}, "Unknown --style 'oil'"),
+        (
+            {"style": "watercolor"},
+            "Studio default draws only these styles: No style, Emoji; "
+            "choose one of them or another model. Their keys: none, emoji.",
+        ),
+        ({"style": "3d-render"}, "Studio default draws only these styles: No style, Emoji;"),
         ({"prompt": "  "}, "--prompt is empty"),
         ({"size": "512x512"}, "Studio default makes 256 x 256 images only"),
         ({"size": "big"}, "--size must look like 512x512"),

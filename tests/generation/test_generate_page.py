@@ -1,6 +1,6 @@
-"""The Generate page's polish: one size rule for the form, the API and the command; prompt meters that say
-what the model does not read; errors beside their fields; names instead of internal values; destination
-channels from the channel presets."""
+"""The Generate page's polish: one size rule and one style rule for the form, the API and the command;
+prompt meters that say what the model does not read; errors beside their fields; names instead of internal
+values; destination channels from the channel presets."""
 
 import json
 import re
@@ -12,7 +12,9 @@ from PIL import Image
 
 from generation.engine.prompt_reading import READ_TOKENS, read_prompt
 from generation.engine.registry import get_model
+from generation.forms import default_size_key
 from generation.models import GenerationRequest
+from generation.presets import STYLES
 from generation.services import generation_request_complete
 from tests.forms import generate_form_data
 
@@ -30,6 +32,18 @@ def marketer_client(client, marketer, no_enqueue):
     return client
 
 
+def _options(body: str, name: str) -> list[str]:
+    """The values the page's ``name`` menu offers."""
+    select = re.search(rf'<select name="{name}".*?</select>', body, re.S).group(0)
+    return re.findall(r'<option value="([^"]+)"', select)
+
+
+def _default_model_data(**fields: str | list[str]) -> dict:
+    """The form for the default model at the size it makes, with ``fields`` changed."""
+    size = default_size_key(get_model("default"))
+    return generate_form_data(model="default", size=size, width="", height="", **fields)
+
+
 def _field_block(body: str, field_id: str) -> str:
     """The markup of the form field holding ``field_id``: from its label to the next field."""
     start = body.index(f'for="{field_id}"')
@@ -45,6 +59,7 @@ def _field_block(body: str, field_id: str) -> str:
     [
         ("default", (256, 256), ""),
         ("default", (512, 512), "Studio default makes 256 x 256 images only; choose Square 256 x 256"),
+        ("default", (1024, 1024), "Studio default makes 256 x 256 images only; choose Square 256 x 256"),
         ("tiny", (512, 384), ""),
         (
             "tiny",
@@ -138,6 +153,11 @@ def test_a_posted_model_gets_its_own_size_menu_back(marketer_client):
             "Give a height for a custom size. Tiny test pipeline makes each side from 64 to 512 px",
         ),
         ({"model": "default", "size": "custom"}, "id_size", "Studio default makes 256 x 256 images only"),
+        (
+            {"model": "default", "size": "square"},
+            "id_size",
+            "Studio default makes 256 x 256 images only",
+        ),
     ],
 )
 def test_a_size_the_model_cannot_make_is_refused_beside_the_field_saying_what_it_makes(
@@ -166,6 +186,65 @@ def test_the_generate_command_refuses_with_the_same_rule(tmp_path):
         call_command("generate", prompt="a mug", model="tiny", size="100x64", out=str(tmp_path))
 
     assert str(refused.value) == f"--size: {get_model('tiny').size_problem(100, 64)}"
+
+
+# --- One style rule --------------------------------------------------------------------------------------
+
+DEFAULT_STYLES = ["none", "emoji"]
+
+
+@pytest.mark.django_db
+def test_the_style_menu_is_the_selected_models_and_the_page_carries_every_models_menu(marketer_client):
+    body = marketer_client.get(reverse("generation:create")).content.decode()
+
+    assert _options(body, "style") == DEFAULT_STYLES, "the default draws the looks it was trained on"
+    menus = json.loads(
+        re.search(r'<script id="style-menus" type="application/json">(.*?)</script>', body).group(1)
+    )
+    assert menus["default"] == [["none", "No style"], ["emoji", "Emoji"]]
+    assert [key for key, _label in menus["tiny"]] == list(STYLES), "a model that lists none offers all"
+
+
+@pytest.mark.django_db
+def test_a_posted_model_gets_its_own_style_menu_back(marketer_client):
+    body = marketer_client.post(reverse("generation:create"), generate_form_data(prompt="")).content.decode()
+
+    assert _options(body, "style") == list(STYLES)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("style", ["watercolor", "3d-render", "flat-illustration", "photorealistic"])
+def test_a_style_the_model_does_not_draw_is_refused_beside_the_field_saying_what_it_draws(
+    marketer_client, style
+):
+    response = marketer_client.post(reverse("generation:create"), _default_model_data(style=style))
+
+    assert response.status_code == 400
+    assert (
+        "Studio default draws only these styles: No style, Emoji; choose one of them or another model."
+    ) in _field_block(response.content.decode(), "id_style")
+    assert not GenerationRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_style_the_model_draws_is_used(marketer_client):
+    response = marketer_client.post(reverse("generation:create"), _default_model_data(style="emoji"))
+
+    assert response.status_code == 302
+    request = GenerationRequest.objects.get()
+    assert (request.model_key, request.style) == ("default", "emoji")
+    assert request.full_prompt.startswith("an emoji of a red apple")
+
+
+@pytest.mark.django_db
+def test_a_style_the_default_refuses_is_drawn_by_a_model_that_offers_every_style(marketer_client):
+    response = marketer_client.post(reverse("generation:create"), generate_form_data(style="watercolor"))
+
+    assert response.status_code == 302
+    assert (GenerationRequest.objects.get().model_key, GenerationRequest.objects.get().style) == (
+        "tiny",
+        "watercolor",
+    )
 
 
 # --- Prompt meters ---------------------------------------------------------------------------------------
@@ -274,10 +353,8 @@ def test_the_request_page_names_the_model_and_style_and_shows_campaign_product_a
 ):
     marketer_client.post(
         reverse("generation:create"),
-        generate_form_data(
-            model="default",
-            size="square-small",
-            style="photorealistic",
+        _default_model_data(
+            style="emoji",
             campaign="Autumn",
             product="Mug",
             channels=["og-image", "product-thumb"],
@@ -288,7 +365,7 @@ def test_the_request_page_names_the_model_and_style_and_shows_campaign_product_a
     body = marketer_client.get(reverse("generation:request", args=[request.pk])).content.decode()
 
     assert "Model: Studio default" in body and "· default ·" not in body
-    assert "Style: Photorealistic" in body
+    assert "Style: Emoji" in body
     tags = re.search(r'<dl class="facts" id="request-tags">.*?</dl>', body, re.S).group(0)
     assert "Autumn" in tags and "Mug" in tags and "og-image, product-thumb" in tags
 

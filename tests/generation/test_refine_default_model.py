@@ -17,6 +17,13 @@ from generation.engine.registry import get_model
 from generation.engine.runner import TextToImageJob
 
 STEPS = 25
+# What the shipped default model delivers: 256 px today (64 px drawn, Real-ESRGAN x4).
+SIZE = get_model("default").output_size
+
+
+def _px(at_256: int) -> int:
+    """A length in pixels chosen for the default model's 256 px images, at SIZE."""
+    return round(at_256 * SIZE / 256)
 
 
 def _never_cancel(_step: int, _total: int) -> bool:
@@ -33,7 +40,7 @@ def _delta_e(pixels: np.ndarray, colour) -> float:
     return float(np.linalg.norm(_lab(pixels) - _lab(np.array([colour])), axis=1).mean())
 
 
-def _border(image: Image.Image, width: int = 6) -> np.ndarray:
+def _border(image: Image.Image, width: int = _px(6)) -> np.ndarray:
     array = np.asarray(image.convert("RGB")).astype(np.float32)
     return np.concatenate(
         [
@@ -52,7 +59,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def apple(model) -> Image.Image:
-    job = TextToImageJob("a red apple on a blue background", "", 256, 256, 1, 3, STEPS, 5.0)
+    job = TextToImageJob("a red apple on a blue background", "", SIZE, SIZE, 1, 3, STEPS, 5.0)
     [image] = generate_images(model, job, _never_cancel)
     return image
 
@@ -73,7 +80,7 @@ def _run(model, apple, operation, mask=None, **options) -> Image.Image:
 
 
 def test_remove_leaves_the_background(model, apple, subject):
-    mask = subject.filter(ImageFilter.MaxFilter(13))
+    mask = subject.filter(ImageFilter.MaxFilter(2 * _px(6) + 1))  # grown 6 px at 256
     background = np.median(_border(apple), axis=0)
     inside = np.asarray(mask) > 0
     before = _delta_e(np.asarray(apple)[inside], background)
@@ -88,25 +95,26 @@ def test_replace_background_puts_the_same_subject_on_the_asked_colour(model, app
     yellow, blue = (230, 200, 40), np.median(_border(apple), axis=0)
     assert _delta_e(_border(result), yellow) < _delta_e(_border(result), blue)
     assert _delta_e(_border(apple), yellow) > _delta_e(_border(apple), blue), "control"
-    core = np.asarray(subject.filter(ImageFilter.MinFilter(9))) > 0
+    core = np.asarray(subject.filter(ImageFilter.MinFilter(2 * _px(4) + 1))) > 0  # shrunk 4 px at 256
     kept = np.abs(np.asarray(result).astype(int) - np.asarray(apple).astype(int))[core].mean()
     assert kept < 2, "the subject's own pixels are kept"
 
 
 def test_outpaint_keeps_the_original_and_continues_the_background(model, apple):
     result = _run(model, apple, ops.OUTPAINT, aspect="16:9")
-    assert result.size == (455, 256)
-    offset = (455 - 256) // 2
-    assert result.crop((offset, 0, offset + 256, 256)).tobytes() == apple.tobytes()
+    width = round(SIZE * 16 / 9)  # 455 at 256 px: the height is kept
+    assert result.size == (width, SIZE)
+    offset = (width - SIZE) // 2
+    assert result.crop((offset, 0, offset + SIZE, SIZE)).tobytes() == apple.tobytes()
     new_area = np.concatenate(
-        [np.asarray(result)[:, :offset].reshape(-1, 3), np.asarray(result)[:, offset + 256 :].reshape(-1, 3)]
+        [np.asarray(result)[:, :offset].reshape(-1, 3), np.asarray(result)[:, offset + SIZE :].reshape(-1, 3)]
     )
     assert _delta_e(new_area, np.median(_border(apple), axis=0)) < 15
 
 
 def test_upscale_matches_the_original_when_scaled_back(model, apple):
     result = _run(model, apple, ops.UPSCALE, scale=2)
-    assert result.size == (512, 512)
+    assert result.size == (2 * SIZE, 2 * SIZE)
     back = np.asarray(result.resize(apple.size, Image.Resampling.BOX)).astype(float)
     mse = ((back - np.asarray(apple).astype(float)) ** 2).mean()
     assert 10 * np.log10(255**2 / mse) > 28

@@ -423,7 +423,7 @@ CORPUS = [
     ),
     case(
         "generate",
-        generate(prompt="{0.__class__} {prompt} %s %(x)s", style="photorealistic"),
+        generate(prompt="{0.__class__} {prompt} %s %(x)s", style="emoji"),
         (302,),
         stores=True,
         check=prompt_stored_verbatim("{0.__class__} {prompt} %s %(x)s"),
@@ -447,6 +447,7 @@ CORPUS = [
     case("generate", generate(size="huge"), id="size-unknown-choice"),
     case("generate", generate(model="../../etc/passwd"), id="model-unknown-choice"),
     case("generate", generate(style="{0.__class__}"), id="style-unknown-choice"),
+    case("generate", generate(style="photorealistic"), id="style-the-model-does-not-draw"),
     case("generate", generate(num_images="5"), id="num-images-over-four"),
     case("generate", generate(num_images="true"), id="num-images-a-boolean"),
     case("generate", generate(steps=["4", "abc"]), id="steps-repeated-last-value-bad"),
@@ -886,7 +887,7 @@ def form_changes(draw, plausible: dict[str, list[str]]) -> dict:
 GENERATE_PLAUSIBLE = {
     "prompt": ["a pear", "a pear \U0001f350"],
     "negative_prompt": ["", "blurry"],
-    "style": ["none", "photorealistic"],
+    "style": ["none", "emoji", "photorealistic"],
     "model": ["default", "tiny"],
     "size": ["square-small", "square", "custom"],
     "width": ["", "64", "128"],

@@ -53,7 +53,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model", default=None, help="registry key (default: STUDIO_DEFAULT_MODEL, 'default')"
         )
-        parser.add_argument("--style", default="none", help=f"one of: {', '.join(STYLES)}")
+        parser.add_argument(
+            "--style",
+            default="none",
+            help=f"one of: {', '.join(STYLES)} (a model that lists its styles draws only those)",
+        )
         parser.add_argument(
             "--size",
             default=None,
@@ -74,6 +78,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         if options["style"] not in STYLES:
             raise CommandError(f"Unknown --style {options['style']!r}; choose one of: {', '.join(STYLES)}.")
+        style_problem = spec.style_problem(options["style"])
+        if style_problem:
+            offered = ", ".join(style.key for style in spec.style_choices())
+            raise CommandError(f"--style {options['style']}: {style_problem} Their keys: {offered}.")
         count = _in_range("--count", options["count"], 1, MAX_COUNT)
         steps = _in_range("--steps", _or(options["steps"], spec.default_steps), 1, MAX_STEPS)
         guidance = _in_range("--guidance", _or(options["guidance"], spec.default_guidance), 0.0, MAX_GUIDANCE)
