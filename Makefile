@@ -118,7 +118,8 @@ test: $(DEV_STAMP) chromium $(AXE) nginx upscaler-libs
 ## runs only one; MODEL_BENCH_ARGS / REFINE_BENCH_ARGS / LOAD_BENCH_ARGS /
 ## QUEUE_BENCH_ARGS pass options.
 BENCH ?= all
-MODEL_BENCH_ARGS ?=
+# The model in training (var/training/next) against the shipped one, when there is one in training.
+MODEL_BENCH_ARGS ?= $(if $(wildcard var/training/next/training_state.json),--model var/training/next --earlier models/default,)
 REFINE_BENCH_ARGS ?=
 LOAD_BENCH_ARGS ?=
 QUEUE_BENCH_ARGS ?=

@@ -7,16 +7,17 @@ What it does:
    registry's "default" entry at the copy;
 2. sources: N images the default model draws for "a <object> on a <colour> background", objects spread
    evenly over the model's own list (``spec.subjects``), colours from SOURCE_COLOURS, fixed seeds, at the
-   delivered 256 px. A candidate is used only when ``masks.find_subject`` finds a subject covering 3-60 % of
-   it whose colour is at least 20 Delta E from the background's (otherwise removing or keeping it could not
-   be measured); skipped candidates are listed in the report;
+   size the registry's "default" entry delivers (its ``output_size``: 512 px, 128 drawn and Real-ESRGAN
+   x4). A candidate is used only when ``masks.find_subject`` finds a subject covering 3-60 % of it whose
+   colour is at least 20 Delta E from the background's (otherwise removing or keeping it could not be
+   measured); skipped candidates are listed in the report;
 3. runs each operation once per source through ``generation.engine.refine.run_refine`` (the path the worker
    and ``manage.py refine`` take) and times it; median and p90 seconds per image;
 4. scores the operations whose result can be checked from pixels alone, each with a control, an input
    known to be wrong, that must fail the same check (otherwise the check proves nothing):
-   - remove (mask: the found subject grown 6 px): mean CIELAB Delta E 1976 between the masked area of the
-     result and the source's background colour (per-channel median of its border ring) < DELTA_E_MATCH;
-     control: the source itself, object still there;
+   - remove (mask: the found subject grown 6 px at 256, 12 at 512): mean CIELAB Delta E 1976 between the
+     masked area of the result and the source's background colour (per-channel median of its border ring)
+     < DELTA_E_MATCH; control: the source itself, object still there;
    - replace background ("on a <new colour> background", a colour far from the old background and from
      the subject): the result's border ring reads as the asked colour (nearest named colour in CIELAB);
      the subject is kept (found-subject IoU with the source's, and Delta E inside the source's subject);
@@ -34,6 +35,10 @@ What it does:
 
 The table goes to stdout and var/bench/refine.md, a contact sheet of every source and result to
 var/bench/refine-sheet.png. Exit status 1 when a check fails or a control passes.
+
+Lengths in pixels (how far the masks grow or shrink, the blur) are stated at REFERENCE_SIZE, 256 px (the
+first default model's size), and scaled by size / 256 to the sources' size, so a run at 512 px measures
+what a run at 256 px did.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -59,24 +65,26 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.machine import training_job_running  # noqa: E402
-from bench.model_bench import (  # noqa: E402
-    TARGET_BACKGROUND,
+from bench.model_bench import TARGET_BACKDROP, percentile, snapshot_model  # noqa: E402
+from bench.model_judge import (  # noqa: E402
+    BORDER_FRACTION,
     border_colour,
     colour_by_name,
     nearest_named_colour,
-    percentile,
-    snapshot_model,
     srgb_to_lab,
-    to_array,
 )
 from generation.engine import masks  # noqa: E402
 from generation.training.catalogue import OBJECTS  # noqa: E402
+
+if TYPE_CHECKING:
+    from generation.engine.registry import ModelSpec
 
 BENCH_DIR = ROOT / "var" / "bench"
 REPORT = BENCH_DIR / "refine.md"
 DEFAULT_MODEL = ROOT / "models" / "default"
 
-SIZE = 256  # what the default model delivers (64 px drawn, Real-ESRGAN x4)
+# The pixel lengths below are stated at this size (the first default model's) and scaled by size / 256.
+REFERENCE_SIZE = 256
 PROMPT = "{obj} on a {colour} background"
 REPLACE_PROMPT = "on a {colour} background"
 SEED_BASE = 100
@@ -95,18 +103,38 @@ SUBJECT_CONTRAST = 20.0  # ... and the Delta E between its median colour and the
 # under 10 cannot be another colour.
 DELTA_E_MATCH = 10.0
 DELTA_E_VISIBLE = 2.3
-REMOVE_GROW = 6  # px at 256: the remove mask is the found subject grown by this much
+REMOVE_GROW = 6  # px at REFERENCE_SIZE: the remove mask is the found subject grown by this much
 SUBJECT_IOU = 0.8
-SUBJECT_ERODE = 4  # px: replace-background feathers the subject's edge; further in, pixels are the source's
+# px at REFERENCE_SIZE: replace-background feathers the subject's edge; further in, pixels are the source's
+SUBJECT_ERODE = 4
 # A reduction that comes back within 30 dB PSNR of the source keeps its content (lossy codecs at good quality
 # score 30-40 dB); a different image scores 10-20 dB.
 PSNR_UPSCALE = 30.0
 RESTORE_GAIN_DB = 1.0  # smaller gains are not a visible improvement
-DEGRADE_BLUR = 1.0  # Gaussian blur radius, px at 256
+DEGRADE_BLUR = 1.0  # Gaussian blur radius, px at REFERENCE_SIZE
 DEGRADE_NOISE = 8.0  # Gaussian noise sigma, levels of 255
 OUTPAINT_ASPECTS = ("16:9", "9:16")
 UPSCALE_SCALES = (2, 4)
 TILE = 128
+# The replace-background rows' target: the model bench's, for the backdrop a text-to-image prompt asks for.
+TARGET_BACKGROUND = TARGET_BACKDROP
+
+
+def delivered_size(spec: ModelSpec) -> int:
+    """The side of the square images ``spec`` (the registry's "default" entry) delivers: the sources' size."""
+    if not spec.output_size:
+        raise SystemExit(f"{spec.key!r} makes any size: the bench needs a fixed-size model (native_size).")
+    return spec.output_size
+
+
+def at_size(pixels: float, size: int) -> float:
+    """A length given in px at REFERENCE_SIZE, for an image whose shorter side is ``size``."""
+    return pixels * size / REFERENCE_SIZE
+
+
+def whole_px(pixels: float, size: int) -> int:
+    """:func:`at_size` rounded to whole pixels, at least one."""
+    return max(1, round(at_size(pixels, size)))
 
 
 # --- metrics (pure: arrays (H, W, 3) of sRGB in [0, 1], masks (H, W) bool) --------------------------------
@@ -170,11 +198,27 @@ def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
     return masks.feathered(image, grow=pixels, soften=0) > 0.5
 
 
+def remove_area(subject: np.ndarray) -> np.ndarray:
+    """The remove operation's mask: the found subject grown by REMOVE_GROW, scaled to the image."""
+    return grown(subject, whole_px(REMOVE_GROW, min(subject.shape)))
+
+
+def subject_core(subject: np.ndarray) -> np.ndarray:
+    """The subject shrunk by SUBJECT_ERODE, scaled to the image: where replace-background keeps pixels."""
+    return grown(subject, -whole_px(SUBJECT_ERODE, min(subject.shape)))
+
+
 def degrade(image: Image.Image, seed: int) -> Image.Image:
     """The image blurred and noised, the way an old or over-compressed copy looks; reproducible."""
-    blurred = np.asarray(image.convert("RGB").filter(ImageFilter.GaussianBlur(DEGRADE_BLUR)), np.float64)
+    radius = at_size(DEGRADE_BLUR, min(image.size))
+    blurred = np.asarray(image.convert("RGB").filter(ImageFilter.GaussianBlur(radius)), np.float64)
     noise = np.random.default_rng(seed).normal(0.0, DEGRADE_NOISE, blurred.shape)
     return Image.fromarray(np.clip(np.rint(blurred + noise), 0, 255).astype(np.uint8), "RGB")
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """(H, W, 3) float64 in [0, 1] from a PIL image."""
+    return np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
 
 
 def downscaled(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -330,6 +374,7 @@ def make_sources(spec, count: int, steps: int) -> tuple[list[Source], list[float
     if not subjects:
         raise SystemExit(f"{spec.source} lists no objects (objects.json): the bench needs the default model.")
     stride = max(1, len(subjects) // count)
+    size = delivered_size(spec)
     sources: list[Source] = []
     seconds: list[float] = []
     skipped: list[str] = []
@@ -340,7 +385,7 @@ def make_sources(spec, count: int, steps: int) -> tuple[list[Source], list[float
         colour = SOURCE_COLOURS[candidate % len(SOURCE_COLOURS)]
         seed = SEED_BASE + candidate
         prompt = PROMPT.format(obj=with_article(word), colour=colour)
-        job = TextToImageJob(prompt, "", SIZE, SIZE, 1, seed, steps, spec.default_guidance)
+        job = TextToImageJob(prompt, "", size, size, 1, seed, steps, spec.default_guidance)
         started = time.perf_counter()
         [image] = generate_images(spec, job, _keep_going)
         seconds.append(time.perf_counter() - started)
@@ -364,9 +409,9 @@ def operation_jobs(source: Source, other: Source, steps: int, guidance: float) -
     """(key, job, input image, mask) for every operation on ``source``; ``other`` is another source."""
     from generation.engine.refine import RefineJob
 
-    common = {"steps": steps, "guidance": guidance, "seed": source.seed}
+    common: dict[str, Any] = {"steps": steps, "guidance": guidance, "seed": source.seed}
     subject = Image.fromarray(source.subject.astype(np.uint8) * 255, "L")
-    remove_mask = Image.fromarray(grown(source.subject, REMOVE_GROW).astype(np.uint8) * 255, "L")
+    remove_mask = Image.fromarray(remove_area(source.subject).astype(np.uint8) * 255, "L")
     new_background = REPLACE_PROMPT.format(colour=source.new_colour)
     new_prompt = PROMPT.format(obj=with_article(source.word), colour=source.new_colour)
     other_object = PROMPT.format(obj=with_article(other.word), colour=source.colour)
@@ -417,13 +462,14 @@ def _per_image(sources: list[Source], key: str, values: list[str]) -> None:
 def score_remove(sources: list[Source], seconds: list[float]) -> Row:
     figures, controls = [], []
     for source in sources:
-        area = grown(source.subject, REMOVE_GROW)
+        area = remove_area(source.subject)
         figures.append(mean_delta_e(to_array(source.results["remove"]), area, source.background))
         controls.append(mean_delta_e(source.array, area, source.background))
     pairs = zip(figures, controls, strict=True)
     _per_image(sources, "remove", [f"{figure:.1f} (source {control:.1f})" for figure, control in pairs])
+    grow = whole_px(REMOVE_GROW, min(sources[0].image.size))
     return Row(
-        f"remove (subject + {REMOVE_GROW} px)",
+        f"remove (subject + {grow} px)",
         seconds,
         f"masked area's mean Delta E to the background colour: median {statistics.median(figures):.1f}, "
         f"worst {max(figures):.1f}; {under(figures, DELTA_E_MATCH)}/{len(figures)} under {DELTA_E_MATCH:g}",
@@ -437,7 +483,7 @@ def score_remove(sources: list[Source], seconds: list[float]) -> Row:
 def subject_kept(result: np.ndarray, found: np.ndarray, source: Source) -> tuple[bool, float, float]:
     """(kept, IoU of the subject found in the result with the source's, Delta E inside the source's)."""
     overlap = iou(found, source.subject)
-    core = grown(source.subject, -SUBJECT_ERODE)
+    core = subject_core(source.subject)
     difference = image_delta_e(result, source.array, core) if core.any() else float("inf")
     return overlap >= SUBJECT_IOU and difference < DELTA_E_VISIBLE, overlap, difference
 
@@ -555,8 +601,9 @@ def score_restore(sources: list[Source], seconds: list[float]) -> Row:
         controls.append(psnr(degraded, source.array) - before)
         notes.append(f"{before:.1f} -> {after:.1f}")
     _per_image(sources, "restore", notes)
+    blur = at_size(DEGRADE_BLUR, min(sources[0].image.size))
     return Row(
-        f"restore (blur {DEGRADE_BLUR:g} px + noise {DEGRADE_NOISE:g}/255)",
+        f"restore (blur {blur:g} px + noise {DEGRADE_NOISE:g}/255)",
         seconds,
         f"PSNR gain over the degraded copy: median {statistics.median(gains):+.1f} dB, worst "
         f"{min(gains):+.1f} dB",
@@ -698,6 +745,7 @@ def main() -> int:
         print(f"Copying {DEFAULT_MODEL} to {model_copy} ...", file=sys.stderr)
         state = snapshot_model(DEFAULT_MODEL, model_copy)
         spec = dataclasses.replace(get_model("default"), source=str(model_copy))
+        size = delivered_size(spec)
         load_started = time.perf_counter()
         get_pipeline(spec)
         upscaler = upscaler_description(spec)
@@ -720,7 +768,7 @@ def main() -> int:
         f"{load_at_start[0]:.2f} at start and {os.getloadavg()[0]:.2f} at the end.",
         f"Model: models/default (copied first), {len(spec.subjects)} objects, UNet step "
         f"{state.get('unet_steps', '?')}; drawn at {spec.native_size} px, upscaled by "
-        f"{upscaler or 'nothing'} to {SIZE} px; {args.steps} steps, guidance {spec.default_guidance:g}.",
+        f"{upscaler or 'nothing'} to {size} px; {args.steps} steps, guidance {spec.default_guidance:g}.",
         f'Sources: {len(sources)} images, "{PROMPT}", one object in {stride} of the model\'s list, '
         f"colours {', '.join(SOURCE_COLOURS)} in turn, seeds from {SEED_BASE}; {len(skipped)} candidate(s) "
         "skipped.",
@@ -742,7 +790,7 @@ def main() -> int:
         "",
         f"Verdict: {verdict_line}.",
         "",
-        *HOW_IT_IS_MEASURED,
+        *how_it_is_measured(size),
         "",
         "### Every image",
         "",
@@ -750,34 +798,43 @@ def main() -> int:
         "",
         f"Contact sheet: {_shown(sheet_path)}.",
     ]
-    print("\n".join(lines[: lines.index(HOW_IT_IS_MEASURED[0])]))
+    print("\n".join(lines[: lines.index(HOW_IT_IS_MEASURED)]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"Written to {_shown(args.out)} and {_shown(sheet_path)}", file=sys.stderr)
     return 1 if failed else 0
 
 
-HOW_IT_IS_MEASURED = [
-    "### How it is measured",
-    "",
-    f"- A source's background colour: the per-channel median of its outer ring (24 px at {SIZE} px); "
-    "\"reads as\": the nearest of the catalogue's named colours in CIELAB (the model bench's measure).",
-    f"- Delta E is CIELAB 1976. {DELTA_E_VISIBLE:g} is the just-noticeable difference; {DELTA_E_MATCH:g} is "
-    "about the limit of a difference seen at a glance, and under a third of the distance from any colour "
-    "used here to its nearest other named colour (28 or more).",
-    f"- Remove: mask = the found subject grown {REMOVE_GROW} px; the figure is the mean Delta E over it.",
-    f'- Replace background: prompt "{REPLACE_PROMPT}"; the new colour is at least '
-    f"{NEW_COLOUR_FROM_BACKGROUND:g} from the old background and {NEW_COLOUR_FROM_SUBJECT:g} from the "
-    f"subject's median colour. Subject kept: find_subject on the result has IoU >= {SUBJECT_IOU:g} with "
-    f"the source's, and the mean Delta E to the source inside the source's subject shrunk by {SUBJECT_ERODE} "
-    f"px is < {DELTA_E_VISIBLE:g}.",
-    "- Outpaint: the target size is masks.outpaint_canvas's; changed pixels: pixels of the original's "
-    "rectangle that differ in any channel; new area: everything outside it.",
-    f"- Upscale: the result reduced to {SIZE} px by box averaging, PSNR against the source (8-bit, all "
-    "channels).",
-    f"- Restore: the source blurred (Gaussian, radius {DEGRADE_BLUR:g} px), then noised (sigma "
-    f"{DEGRADE_NOISE:g}/255, fixed seed); gain = PSNR(restored, source) - PSNR(degraded, source).",
-]
+HOW_IT_IS_MEASURED = "### How it is measured"
+
+
+def how_it_is_measured(size: int) -> list[str]:
+    """The report's section on the measures, with its pixel lengths at the sources' ``size``."""
+    return [
+        HOW_IT_IS_MEASURED,
+        "",
+        f"- A source's background colour: the per-channel median of its outer ring "
+        f'({max(1, round(size * BORDER_FRACTION))} px at {size} px); "reads as": the nearest of the '
+        "catalogue's named colours in CIELAB (the model bench's measure).",
+        f"- Delta E is CIELAB 1976. {DELTA_E_VISIBLE:g} is the just-noticeable difference; {DELTA_E_MATCH:g} "
+        "is about the limit of a difference seen at a glance, and under a third of the distance from any "
+        "colour used here to its nearest other named colour (28 or more).",
+        f"- Pixel lengths are stated at {REFERENCE_SIZE} px and scaled by {size}/{REFERENCE_SIZE} to the "
+        "sources' size; the figures below are the scaled ones.",
+        f"- Remove: mask = the found subject grown {whole_px(REMOVE_GROW, size)} px; the figure is the mean "
+        "Delta E over it.",
+        f'- Replace background: prompt "{REPLACE_PROMPT}"; the new colour is at least '
+        f"{NEW_COLOUR_FROM_BACKGROUND:g} from the old background and {NEW_COLOUR_FROM_SUBJECT:g} from the "
+        f"subject's median colour. Subject kept: find_subject on the result has IoU >= {SUBJECT_IOU:g} with "
+        "the source's, and the mean Delta E to the source inside the source's subject shrunk by "
+        f"{whole_px(SUBJECT_ERODE, size)} px is < {DELTA_E_VISIBLE:g}.",
+        "- Outpaint: the target size is masks.outpaint_canvas's; changed pixels: pixels of the original's "
+        "rectangle that differ in any channel; new area: everything outside it.",
+        f"- Upscale: the result reduced to {size} px by box averaging, PSNR against the source (8-bit, all "
+        "channels).",
+        f"- Restore: the source blurred (Gaussian, radius {at_size(DEGRADE_BLUR, size):g} px), then noised "
+        f"(sigma {DEGRADE_NOISE:g}/255, fixed seed); gain = PSNR(restored, source) - PSNR(degraded, source).",
+    ]
 
 
 def _shown(path: Path) -> str:

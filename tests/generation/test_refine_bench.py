@@ -1,6 +1,7 @@
 """The refine benchmark's checks on tiny synthetic images whose answer is known (no model is loaded).
 
-Each check is shown to pass on a right answer and to fail on a wrong one, as the bench's controls claim.
+Each check is shown to pass on a right answer and to fail on a wrong one, as the bench's controls claim; its
+pixel lengths, stated at 256 px (what the default model delivers today), measure the same at 512 px.
 """
 
 import importlib.util
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
+from generation.engine.registry import get_model
 from generation.training.catalogue import COLOURS
 
 # The same on any database and broker: the services pass leaves it out.
@@ -22,6 +24,7 @@ BENCH_FILE = Path(__file__).resolve().parents[2] / "bench" / "refine_bench.py"
 @pytest.fixture(scope="module")
 def bench():
     spec = importlib.util.spec_from_file_location("refine_bench", BENCH_FILE)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["refine_bench"] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
@@ -63,7 +66,7 @@ def test_delta_e_of_a_colour_to_itself_is_zero_and_to_another_named_colour_is_la
 def test_a_cleanly_removed_object_passes_and_the_object_left_in_place_fails(bench):
     source = bench.to_array(_picture("blue", "red"))
     background = bench.border_colour(source)
-    area = bench.grown(_disc(), bench.REMOVE_GROW)
+    area = bench.remove_area(_disc())
     removed = bench.to_array(_picture("blue", None, noise=3.0))  # the fill carries a little texture
     assert bench.mean_delta_e(removed, area, background) < bench.DELTA_E_MATCH
     assert bench.mean_delta_e(source, area, background) > 5 * bench.DELTA_E_MATCH
@@ -145,6 +148,52 @@ def test_growing_a_mask_adds_pixels_and_shrinking_it_only_takes_them_away(bench)
     disc = _disc()
     assert bench.grown(disc, 3).sum() > disc.sum() > bench.grown(disc, -3).sum()
     assert not (bench.grown(disc, -3) & ~disc).any()
+
+
+def test_the_sources_are_the_size_the_registrys_default_entry_delivers(bench, settings):
+    default = get_model("default")
+    assert (
+        bench.delivered_size(default) == default.output_size == default.native_size * default.upscale_factor
+    )
+    # A larger default model in the registry: the bench follows it.
+    settings.STUDIO_MODELS = {
+        **settings.STUDIO_MODELS,
+        "default": {**settings.STUDIO_MODELS["default"], "native_size": 128, "max_side": 512},
+    }
+    assert bench.delivered_size(get_model("default")) == 512
+    with pytest.raises(SystemExit, match="makes any size"):
+        bench.delivered_size(get_model("tiny"))
+
+
+def test_pixel_lengths_are_stated_at_256_px_and_scale_with_the_size(bench):
+    assert bench.REFERENCE_SIZE == 256
+    assert bench.whole_px(bench.REMOVE_GROW, 256) == bench.REMOVE_GROW
+    assert bench.whole_px(bench.REMOVE_GROW, 512) == 2 * bench.REMOVE_GROW
+    assert bench.whole_px(bench.SUBJECT_ERODE, 512) == 2 * bench.SUBJECT_ERODE
+    assert bench.at_size(bench.DEGRADE_BLUR, 512) == 2 * bench.DEGRADE_BLUR
+    assert bench.whole_px(bench.SUBJECT_ERODE, 16) == 1, "never less than a pixel"
+
+
+def test_the_remove_and_kept_areas_cover_the_same_share_of_the_image_at_256_and_512_px(bench):
+    small, large = _disc(256), _disc(512)
+    assert bench.remove_area(large).mean() == pytest.approx(bench.remove_area(small).mean(), abs=0.002)
+    assert bench.subject_core(large).mean() == pytest.approx(bench.subject_core(small).mean(), abs=0.002)
+    # Control: the 256 px lengths taken as they are at 512 px would cover visibly less (and keep more).
+    assert bench.grown(large, bench.REMOVE_GROW).mean() < bench.remove_area(small).mean() - 0.01
+    assert bench.grown(large, -bench.SUBJECT_ERODE).mean() > bench.subject_core(small).mean() + 0.01
+
+
+def test_the_degradation_costs_the_same_at_256_and_512_px(bench, monkeypatch):
+    monkeypatch.setattr(bench, "DEGRADE_NOISE", 0.0)  # the blur alone: noise costs the same at any size
+
+    def cost(degraded: Image.Image, source: Image.Image) -> float:
+        return bench.psnr(bench.to_array(degraded), bench.to_array(source))
+
+    small, large = _picture("pink", "navy", size=256), _picture("pink", "navy", size=512)
+    at_256 = cost(bench.degrade(small, seed=3), small)
+    assert cost(bench.degrade(large, seed=3), large) == pytest.approx(at_256, abs=1.0)
+    # Control: the 256 px radius at 512 px blurs visibly less.
+    assert cost(large.filter(ImageFilter.GaussianBlur(bench.DEGRADE_BLUR)), large) > at_256 + 2.0
 
 
 def test_a_replacement_colour_is_far_from_the_background_and_the_subject(bench):
