@@ -50,7 +50,9 @@ def test_the_generate_form_follows_the_model_measures_the_prompt_and_explains_a_
     page.select_option("#id_size", "custom")
     expect(page.locator("[data-custom-size]")).to_be_visible()
 
-    # The meter counts as the prompt is typed, and names what the model will not read.
+    # The meter counts as the prompt is typed (with the style's words: none here), and names what the model
+    # will not read.
+    page.select_option("#id_style", "none")
     page.fill("#id_prompt", "a red apple")
     expect(page.locator("#meter-prompt")).to_contain_text("11 / 1000 characters")
     expect(page.locator("#meter-prompt")).to_contain_text("3 of the 75 tokens the model reads")
