@@ -197,7 +197,8 @@ def test_the_daily_reminder_emails_creators_and_reviewers_once_a_day(
     marketer.email, reviewer.email = "m@example.com", "r@example.com"
     marketer.save()
     reviewer.save()
-    now = timezone.now()
+    # Midday, so "an hour later" is the same day whenever the suite runs ("today" is the local calendar day).
+    now = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
     _set_window(asset, expires=now + timedelta(days=3))
 
     done = rights_reminder_send(at=now)
@@ -207,6 +208,7 @@ def test_the_daily_reminder_emails_creators_and_reviewers_once_a_day(
     assert public_id in mailoutbox[0].body and "expiring within 14 days" in mailoutbox[0].subject
     assert rights_reminder_send(at=now + timedelta(hours=1))["emails"] == 0, "once a day"
     assert len(mailoutbox) == 2
+    assert rights_reminder_send(at=now + timedelta(days=1))["emails"] == 2, "and again the next day"
 
 
 def test_the_reminder_leaves_out_assets_expiring_later(approved, reviewer, mailoutbox):
