@@ -31,7 +31,6 @@ from generation.training.looks import (
     LOOKS,
     DataPackageError,
     emoji_records,
-    ensure_packages,
     sprite_path,
 )
 from generation.training.scenes import (
@@ -52,10 +51,6 @@ HELD_OUT_PER_OBJECT = 2
 
 
 __all__ = ["IMAGE_SIZE", "Compositor", "DataPackageError", "TrainingObject", "held_out_scenes"]
-
-
-def ensure_data_packages(root: Path) -> dict[str, Path]:
-    return ensure_packages(root)
 
 
 @dataclass(frozen=True)
@@ -213,14 +208,9 @@ class Compositor:
         kind = rng.choices(kinds, weights=list(BACKDROP_WEIGHTS.values()))[0]
         while not self._allowed(indexes, kind, look):
             kind = rng.choices(kinds, weights=list(BACKDROP_WEIGHTS.values()))[0]
-        # The held-out colour of every object in the image is avoided (one of them is enough to exclude).
-        avoid = self.held_out_colours[indexes[0]]
-        backdrop = self.painter.paint(kind, rng, gen, held_out_colour=avoid)
-        if len(indexes) == 2 and backdrop.colour == self.held_out_colours[indexes[1]]:
-            backdrop = self.painter.paint(kind, rng, gen, held_out_colour=backdrop.colour)
-            if backdrop.colour in (self.held_out_colours[index] for index in indexes):
-                indexes = indexes[:1]
-                backdrop = self.painter.paint(kind, rng, gen, held_out_colour=avoid)
+        # No object in the image is ever drawn on its held-out colour.
+        avoid = {self.held_out_colours[index] for index in indexes}
+        backdrop = self.painter.paint(kind, rng, gen, avoid=avoid)
         light = pick_light(rng)
         canvas = apply_light(backdrop.image, light, self.painter)
         standing = backdrop.ground is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import torch
@@ -118,10 +118,11 @@ class BackdropPainter:
 
     # --- the kinds --------------------------------------------------------------------------------------
     def paint(
-        self, kind: str, rng: random.Random, gen: torch.Generator, held_out_colour: str = ""
+        self, kind: str, rng: random.Random, gen: torch.Generator, avoid: Collection[str] = ()
     ) -> Backdrop:
+        """A backdrop of ``kind``; a "colour" backdrop is never one of the colour names in ``avoid``."""
         if kind == "colour":
-            colour = rng.choice([c for c in COLOURS if c.name != held_out_colour])
+            colour = rng.choice([c for c in COLOURS if c.name not in avoid])
             return self.colour(rng, gen, colour)
         if kind == "gradient":
             top, bottom = rng.sample(COLOURS, 2)

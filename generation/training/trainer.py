@@ -32,12 +32,11 @@ from generation.training.catalogue import OBJECTS, CatalogueObject, held_out_col
 from generation.training.data import (
     Compositor,
     TrainingObject,
-    ensure_data_packages,
     held_out_scenes,
     load_sprites,
     resolve_objects,
 )
-from generation.training.looks import LOOKS
+from generation.training.looks import LOOKS, ensure_packages
 
 STATE_FILE = "training_state.json"
 OBJECTS_FILE = "objects.json"
@@ -203,7 +202,7 @@ class Trainer:
         self.run_started = time.monotonic()
         self.last_checkpoint = time.monotonic()
 
-        packages = ensure_data_packages(config.work_dir / "data")
+        packages = ensure_packages(config.work_dir / "data")
         self.objects: list[TrainingObject] = resolve_objects(packages, select_objects(config.object_count))
         sizes = networks.PRESETS[config.model_preset]
         self.compositor = Compositor(
