@@ -83,7 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
         "--data-workers",
         type=int,
         default=None,
-        help="processes compositing batches ahead (default: 0 on a CPU, 8 on a GPU)",
+        help="processes compositing batches ahead; on a CPU they also run the frozen VAE encoder for the "
+        "UNet (default: 1 on a CPU, 8 on a GPU)",
     )
     parser.add_argument("--fresh", action="store_true", help="ignore earlier training and start over")
     parser.add_argument(
@@ -130,7 +131,7 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
         model_preset=options["model_preset"],
         init_from=options["init_from"],
         mixed_precision=options["mixed_precision"],
-        data_workers=workers if workers is not None else (0 if options["device"] == "cpu" else 8),
+        data_workers=workers if workers is not None else (1 if options["device"] == "cpu" else 8),
     )
 
 

@@ -139,18 +139,38 @@ def select_objects(count: int) -> tuple[CatalogueObject, ...]:
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
-class _BatchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, list[str]]]):
-    """Batch number -> the compositor's batch for it, so worker processes can make them ahead of time."""
+class _BatchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):
+    """Batch number -> the compositor's batch for it, so worker processes can make them ahead of time.
 
-    def __init__(self, compositor: Compositor, batch_size: int, caption_dropout: float, stream: str) -> None:
+    With an ``encoder`` (the frozen VAE), a batch is (latent mean, latent std, captions) instead of
+    (images, captions): on a CPU the encoder costs about as much as the UNet step, so a worker process running
+    it keeps a second core busy. The trainer draws the latent sample itself, from the step's seeded generator.
+    """
+
+    def __init__(
+        self,
+        compositor: Compositor,
+        batch_size: int,
+        caption_dropout: float,
+        stream: str,
+        encoder: AutoencoderKL | None = None,
+    ) -> None:
         self.compositor = compositor
         self.batch_size = batch_size
         self.caption_dropout = caption_dropout
         self.stream = stream
+        self.encoder = encoder
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, list[str]]:
+    def __getitem__(self, step: int) -> tuple[Any, ...]:
         torch.set_num_threads(1)
-        return self.compositor.batch(step, self.batch_size, self.caption_dropout, stream=self.stream)
+        images, captions = self.compositor.batch(
+            step, self.batch_size, self.caption_dropout, stream=self.stream
+        )
+        if self.encoder is None:
+            return images, captions
+        with torch.no_grad():
+            posterior = self.encoder.encode(images).latent_dist
+        return posterior.mean, posterior.std, captions
 
 
 class ExponentialMovingAverage(Generic[ModuleT]):
@@ -376,14 +396,20 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _batches(
-        self, start: int, end: int, batch_size: int, caption_dropout: float, stream: str
-    ) -> Iterator[tuple[torch.Tensor, list[str]]]:
+        self,
+        start: int,
+        end: int,
+        batch_size: int,
+        caption_dropout: float,
+        stream: str,
+        encoder: AutoencoderKL | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
         """The batches for steps start..end-1, made ahead by ``data_workers`` processes when asked."""
+        dataset = _BatchDataset(self.compositor, batch_size, caption_dropout, stream, encoder)
         if self.config.data_workers <= 0:
             for step in range(start, end):
-                yield self.compositor.batch(step, batch_size, caption_dropout, stream=stream)
+                yield dataset[step]
             return
-        dataset = _BatchDataset(self.compositor, batch_size, caption_dropout, stream)
         loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=None,
@@ -394,6 +420,25 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
         yield from loader
+
+    def _latent_batches(
+        self, vae: AutoencoderKL, start: int, end: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+        """(latent mean, latent std, captions) for the UNet steps start..end-1, from the frozen VAE.
+
+        On a CPU with data workers, the workers run the encoder (a second core's worth of work); otherwise
+        it runs here, on the training device.
+        """
+        cfg = self.config
+        if self.device.type == "cpu" and cfg.data_workers > 0:
+            yield from self._batches(
+                start, end, cfg.unet_batch_size, cfg.caption_dropout, "unet", encoder=vae
+            )
+            return
+        for images, captions in self._batches(start, end, cfg.unet_batch_size, cfg.caption_dropout, "unet"):
+            with torch.no_grad(), self._autocast():
+                posterior = vae.encode(images.to(self.device, non_blocking=True)).latent_dist
+            yield posterior.mean, posterior.std, captions
 
     def _crop(self, images: torch.Tensor, step: int) -> torch.Tensor:
         side = self.config.vae_crop
@@ -594,19 +639,15 @@ class Trainer:
         self._unet_optimizer = optimizer
         window_loss, window_start = 0.0, time.monotonic()
         probabilities = list(zip(state.objects, self.compositor.probabilities(), strict=True))
-        batches = self._batches(
-            state.unet_steps, cfg.unet_steps, cfg.unet_batch_size, cfg.caption_dropout, "unet"
-        )
-        for run_step, (images, captions) in enumerate(batches):
+        batches = self._latent_batches(vae, state.unet_steps, cfg.unet_steps)
+        for run_step, (mean, std, captions) in enumerate(batches):
             if self._should_stop():
                 break
             step = state.unet_steps
             generator = self._generator("unet", step)
-            batch = images.shape[0]
-            with torch.no_grad(), self._autocast():
-                mean_std = vae.encode(images.to(self.device, non_blocking=True)).latent_dist
-                eps = torch.randn(mean_std.mean.shape, generator=generator).to(self.device)
-                latents = ((mean_std.mean + mean_std.std * eps) * scaling).float()
+            batch = mean.shape[0]
+            eps = torch.randn(mean.shape, generator=generator)
+            latents = ((mean.float() + std.float() * eps.to(mean.device)) * scaling).to(self.device)
             noise = torch.randn(latents.shape, generator=generator)
             # Offset noise lets the model move the mean colour of the whole image (solid backgrounds).
             noise += cfg.offset_noise * torch.randn(batch, latents.shape[1], 1, 1, generator=generator)

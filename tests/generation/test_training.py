@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,23 @@ def test_mixed_precision_and_worker_processes_train_the_same_run_that_resumes_in
     weights = load_file(mixed.output_dir / "unet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.isfinite(tensor.float()).all() for tensor in weights.values())
     assert json.loads((mixed.output_dir / STATE_FILE).read_text())["unet_steps"] == 3
+
+
+def test_a_worker_running_the_vae_encoder_trains_the_same_unet_as_the_training_process(work: Path) -> None:
+    # On a CPU the data worker encodes the batches (a second core's worth of work); the steps must not change.
+    runs = {}
+    for workers in (0, 1):
+        folder = work / f"workers-{workers}"
+        config = _config(work, output_dir=folder / "model", work_dir=folder / "work", data_workers=workers)
+        shutil.copytree(work / "work" / "data", config.work_dir / "data")
+        Trainer(config, log=lambda _: None).run()
+        runs[workers] = load_file(config.output_dir / "unet" / "diffusion_pytorch_model.safetensors")
+    initial = Trainer(_config(work, work_dir=work / "workers-0" / "work", resume=False), log=lambda _: None)
+    untrained = initial.unet.state_dict()
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.allclose(runs[0][name], runs[1][name], atol=1e-3) for name in runs[0])
+    # and the two steps did train it
+    assert any(not torch.allclose(runs[0][name].float(), untrained[name], atol=1e-4) for name in runs[0])
 
 
 def test_a_new_run_can_start_from_another_models_unet_and_text_encoder(work: Path) -> None:
