@@ -46,35 +46,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from generation.training.catalogue import COLOURS, NamedColour
-from generation.training.data import IMAGE_SIZE, load_sprite, paste, resize_sprite
+from generation.training.data import IMAGE_SIZE, load_sprite, paste, place_objects
 from generation.training.looks import LOOKS, emoji_records, sprite_path
-from generation.training.scenes import BACKDROPS, BackdropPainter, apply_light, cast_shadow, pick_light
+from generation.training.scenes import BACKDROPS, BackdropPainter, apply_light, pick_light
 
 # Bump when anything below changes what a judge learns: the cache key includes it and this file's hash.
-JUDGE_VERSION = 2
+JUDGE_VERSION = 3
 
 RENDER_SIZE = IMAGE_SIZE  # composites are painted, and images judged, at the model's training size (128 px)
 BACKDROP_KINDS: tuple[str, ...] = tuple(BACKDROPS)
 LOOK_KEYS: tuple[str, ...] = tuple(LOOKS)
-
-# Placement, as generation.training.data draws it: (size word, scale range, weight), free anchors, pairs.
-SIZES = (
-    ("small", 0.3, 0.42, 0.2),
-    ("", 0.5, 0.72, 0.55),
-    ("large", 0.8, 0.95, 0.15),
-    ("close-up", 1.05, 1.25, 0.1),
-)
-FREE_ANCHORS = (
-    (0.0, 0.5),
-    (1.0, 0.5),
-    (0.5, 0.0),
-    (0.5, 1.0),
-    (0.0, 0.0),
-    (1.0, 0.0),
-    (0.0, 1.0),
-    (1.0, 1.0),
-)
-PAIR_SCALE = (0.36, 0.48)
 
 # The colour check of "colour" backdrops: the median of the outer ring, nearest named colour in CIELAB.
 BORDER_FRACTION = 6 / 64  # the ring's width as a share of the side (8 px at 128 px)
@@ -206,17 +187,9 @@ def random_scene(rng: random.Random, count: int, two_share: float) -> Scene:
     return Scene(kind, look, objects, colour)
 
 
-def _bottom_row(alpha: torch.Tensor) -> int:
-    rows = (alpha[0] > 0.1).any(dim=1).nonzero()
-    return int(rows[-1]) if len(rows) else alpha.shape[-1] - 1
-
-
-def _place(
-    canvas: torch.Tensor, sprite: torch.Tensor, left: int, top: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The canvas with the sprite pasted, and the sprite's alpha where it landed, (1, S, S)."""
-    silhouette = paste(torch.zeros_like(canvas), sprite[3:].expand(4, -1, -1), left, top)[:1]
-    return paste(canvas, sprite, left, top), silhouette
+def _silhouette(size: int, sprite: torch.Tensor, left: int, top: int) -> torch.Tensor:
+    """A placed sprite's alpha where it landed on a (size x size) image, (1, S, S)."""
+    return paste(torch.zeros(3, size, size), sprite[3:].expand(4, -1, -1), left, top)[:1]
 
 
 def paint_scene(
@@ -233,57 +206,10 @@ def paint_scene(
         backdrop = painter.paint(scene.kind, rng, gen)
     light = pick_light(rng)
     canvas = apply_light(backdrop.image, light, painter)
-    standing = backdrop.ground is not None
     look_index = LOOK_KEYS.index(scene.look)
-    s = painter.size
-    silhouettes = []
-    if len(scene.objects) == 1:
-        size_word, low, high, _ = rng.choices(SIZES, weights=[row[3] for row in SIZES])[0]
-        scale = rng.uniform(low, high)
-        pixels = max(12, round(s * scale))
-        sprite = resize_sprite(sprites[scene.objects[0], look_index], pixels)
-        cx = 0.5 + rng.uniform(-0.06, 0.06)
-        if size_word == "close-up":
-            top = round((0.5 + rng.uniform(-0.05, 0.05)) * s - pixels / 2)
-            standing = False
-        elif standing:
-            assert backdrop.ground is not None
-            if scale < 0.6 and rng.random() < 0.4:
-                cx = scale / 2 + 0.03 if rng.random() < 0.5 else 1 - scale / 2 - 0.03
-            bottom = _bottom_row(sprite[3:])
-            top = round(max(rng.uniform(*backdrop.ground) * s, bottom + 1) - bottom)
-        else:
-            cy = 0.5 + rng.uniform(-0.05, 0.05)
-            if scale < 0.6 and rng.random() < 0.5:
-                anchor_x, anchor_y = rng.choice(FREE_ANCHORS)
-                margin = scale / 2 + 0.03
-                cx = 0.5 if anchor_x == 0.5 else (margin if anchor_x == 0.0 else 1 - margin)
-                cy = 0.5 if anchor_y == 0.5 else (margin if anchor_y == 0.0 else 1 - margin)
-            top = round(cy * s - pixels / 2)
-        left = round(cx * s - pixels / 2)
-        if size_word != "close-up":
-            left = min(max(left, 0), s - pixels)
-            top = min(max(top, 0), s - pixels)
-        canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
-        canvas, silhouette = _place(canvas, sprite, left, top)
-        silhouettes.append(silhouette)
-    else:
-        ground_y = rng.uniform(*backdrop.ground) * s if backdrop.ground else 0.0
-        centre_y = 0.5 + rng.uniform(-0.06, 0.06)
-        for slot, index in enumerate(scene.objects):
-            pixels = round(s * rng.uniform(*PAIR_SCALE))
-            cx = (0.27 if slot == 0 else 0.73) + rng.uniform(-0.03, 0.03)
-            left = min(max(round(cx * s - pixels / 2), 0), s - pixels)
-            sprite = resize_sprite(sprites[index, look_index], pixels)
-            if standing:
-                bottom = _bottom_row(sprite[3:])
-                top = round(max(ground_y, bottom + 1) - bottom)
-            else:
-                top = round(centre_y * s - pixels / 2)
-            top = min(max(top, 0), s - pixels)
-            canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
-            canvas, silhouette = _place(canvas, sprite, left, top)
-            silhouettes.append(silhouette)
+    chosen = [sprites[index, look_index] for index in scene.objects]
+    canvas, placement = place_objects(canvas, chosen, backdrop, light, rng)
+    silhouettes = [_silhouette(painter.size, sprite, left, top) for sprite, left, top in placement.placed]
     return canvas.clamp(0.0, 1.0), silhouettes
 
 

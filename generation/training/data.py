@@ -35,7 +35,9 @@ from generation.training.looks import (
 )
 from generation.training.scenes import (
     SCENE_KEYS,
+    Backdrop,
     BackdropPainter,
+    Light,
     apply_light,
     cast_shadow,
     pick_light,
@@ -155,6 +157,84 @@ _FREE_POSITIONS = {
 }
 
 
+PAIR_SCALE = (0.36, 0.48)  # each object's side, as a share of the image's, when two stand side by side
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the objects of one sample landed, and the words a caption uses for it."""
+
+    size_word: str  # one object: "small", "large", "close-up" or ""; two objects: ""
+    position: str  # one object: "on the left", "in the top right corner"... or ""; two objects: ""
+    placed: tuple[tuple[torch.Tensor, int, int], ...]  # per object: (resized sprite, left, top)
+
+
+def place_objects(
+    canvas: torch.Tensor, sprites: list[torch.Tensor], backdrop: Backdrop, light: Light, rng: random.Random
+) -> tuple[torch.Tensor, Placement]:
+    """Stand one object, or two side by side, on ``canvas`` (3, S, S) with their shadows; or float them in
+    front of a backdrop without a ground (sky, gradient, colour). The one placement rule, shared by the
+    training data and the benchmark's judges.
+
+    ``sprites``: each object's premultiplied RGBA (4, P, P) in the sample's look, in left-to-right order.
+    """
+    s = canvas.shape[-1]
+    standing = backdrop.ground is not None
+    placed = []
+    size_word = position = ""
+    if len(sprites) == 1:
+        size_word, low, high, _ = rng.choices(_SIZES, weights=[row[3] for row in _SIZES])[0]
+        scale = rng.uniform(low, high)
+        pixels = max(12, round(s * scale))
+        sprite = resize_sprite(sprites[0], pixels)
+        cx = 0.5 + rng.uniform(-0.06, 0.06)
+        if size_word == "close-up":
+            cy = 0.5 + rng.uniform(-0.05, 0.05)
+            top = round(cy * s - pixels / 2)
+            standing = False
+        elif standing:
+            assert backdrop.ground is not None
+            if scale < 0.6 and rng.random() < 0.4:
+                position = rng.choice(("on the left", "on the right"))
+                cx = scale / 2 + 0.03 if position == "on the left" else 1 - scale / 2 - 0.03
+            bottom = _bottom_row(sprite[3:])
+            ground_y = rng.uniform(*backdrop.ground) * s
+            top = round(max(ground_y, bottom + 1) - bottom)
+        else:
+            cy = 0.5 + rng.uniform(-0.05, 0.05)
+            if scale < 0.6 and rng.random() < 0.5:
+                position, (anchor_x, anchor_y) = rng.choice(list(_FREE_POSITIONS.items()))
+                margin = scale / 2 + 0.03
+                cx = 0.5 if anchor_x == 0.5 else (margin if anchor_x == 0.0 else 1 - margin)
+                cy = 0.5 if anchor_y == 0.5 else (margin if anchor_y == 0.0 else 1 - margin)
+            top = round(cy * s - pixels / 2)
+        left = round(cx * s - pixels / 2)
+        if size_word != "close-up":
+            left = min(max(left, 0), s - pixels)
+            top = min(max(top, 0), s - pixels)
+        canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
+        canvas = paste(canvas, sprite, left, top)
+        placed.append((sprite, left, top))
+    else:
+        ground_y = rng.uniform(*backdrop.ground) * s if backdrop.ground else 0.0
+        centre_y = 0.5 + rng.uniform(-0.06, 0.06)
+        for slot, full in enumerate(sprites):
+            pixels = round(s * rng.uniform(*PAIR_SCALE))
+            cx = (0.27 if slot == 0 else 0.73) + rng.uniform(-0.03, 0.03)
+            left = min(max(round(cx * s - pixels / 2), 0), s - pixels)
+            sprite = resize_sprite(full, pixels)
+            if standing:
+                bottom = _bottom_row(sprite[3:])
+                top = round(max(ground_y, bottom + 1) - bottom)
+            else:
+                top = round(centre_y * s - pixels / 2)
+            top = min(max(top, 0), s - pixels)
+            canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
+            canvas = paste(canvas, sprite, left, top)
+            placed.append((sprite, left, top))
+    return canvas, Placement(size_word, position, tuple(placed))
+
+
 class Compositor:
     """Makes deterministic batches of (image, caption) from the sprites and the backdrop painter."""
 
@@ -213,64 +293,15 @@ class Compositor:
         backdrop = self.painter.paint(kind, rng, gen, avoid=avoid)
         light = pick_light(rng)
         canvas = apply_light(backdrop.image, light, self.painter)
-        standing = backdrop.ground is not None
         look_index = LOOK_KEYS.index(look)
-        s = self.size
-
+        canvas, placement = place_objects(
+            canvas, [self.sprites[index, look_index] for index in indexes], backdrop, light, rng
+        )
         if len(indexes) == 1:
-            size_word, low, high, _ = rng.choices(_SIZES, weights=[row[3] for row in _SIZES])[0]
-            scale = rng.uniform(low, high)
-            pixels = max(12, round(s * scale))
-            sprite = resize_sprite(self.sprites[indexes[0], look_index], pixels)
-            position = ""
-            cx = 0.5 + rng.uniform(-0.06, 0.06)
-            if size_word == "close-up":
-                cy = 0.5 + rng.uniform(-0.05, 0.05)
-                top = round(cy * s - pixels / 2)
-                standing = False
-            elif standing:
-                assert backdrop.ground is not None
-                if scale < 0.6 and rng.random() < 0.4:
-                    position = rng.choice(("on the left", "on the right"))
-                    cx = scale / 2 + 0.03 if position == "on the left" else 1 - scale / 2 - 0.03
-                bottom = _bottom_row(sprite[3:])
-                ground_y = rng.uniform(*backdrop.ground) * s
-                top = round(max(ground_y, bottom + 1) - bottom)
-            else:
-                cy = 0.5 + rng.uniform(-0.05, 0.05)
-                if scale < 0.6 and rng.random() < 0.5:
-                    position, (anchor_x, anchor_y) = rng.choice(list(_FREE_POSITIONS.items()))
-                    margin = scale / 2 + 0.03
-                    cx = 0.5 if anchor_x == 0.5 else (margin if anchor_x == 0.0 else 1 - margin)
-                    cy = 0.5 if anchor_y == 0.5 else (margin if anchor_y == 0.0 else 1 - margin)
-                top = round(cy * s - pixels / 2)
-            left = round(cx * s - pixels / 2)
-            if size_word != "close-up":
-                left = min(max(left, 0), s - pixels)
-                top = min(max(top, 0), s - pixels)
-            canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
-            canvas = paste(canvas, sprite, left, top)
+            size_word = placement.size_word
             described = self._name(rng, indexes[0], size_word if size_word != "close-up" else "")
-            where = position
-            if size_word == "close-up":
-                where = "close-up"
+            where = "close-up" if size_word == "close-up" else placement.position
         else:
-            ground_y = rng.uniform(*backdrop.ground) * s if backdrop.ground else 0.0
-            centre_y = 0.5 + rng.uniform(-0.06, 0.06)
-            for slot, index in enumerate(indexes):
-                scale = rng.uniform(0.36, 0.48)
-                pixels = round(s * scale)
-                cx = (0.27 if slot == 0 else 0.73) + rng.uniform(-0.03, 0.03)
-                left = min(max(round(cx * s - pixels / 2), 0), s - pixels)
-                sprite = resize_sprite(self.sprites[index, look_index], pixels)
-                if standing:
-                    bottom = _bottom_row(sprite[3:])
-                    top = round(max(ground_y, bottom + 1) - bottom)
-                else:
-                    top = round(centre_y * s - pixels / 2)
-                top = min(max(top, 0), s - pixels)
-                canvas = cast_shadow(canvas, sprite[3:], left, top, light, standing)
-                canvas = paste(canvas, sprite, left, top)
             left_name, right_name = (self._name(rng, chosen) for chosen in indexes)
             if rng.random() < 0.3:
                 described = f"{left_name} on the left and {right_name} on the right"

@@ -13,7 +13,7 @@ import torch
 
 from generation.presets import STYLES
 from generation.training.catalogue import COLOURS, OBJECTS, held_out_colour
-from generation.training.data import held_out_scenes
+from generation.training.data import held_out_scenes, paste, resize_sprite
 from generation.training.looks import DEFAULT_LOOK, LOOKS
 from generation.training.scenes import BACKDROPS, SCENE_KEYS, BackdropPainter, Light, apply_light
 
@@ -278,8 +278,8 @@ def _two_object_image(judge, left: int, right: int) -> torch.Tensor:
     image = torch.full((3, 128, 128), 0.5)
     sprites = _sprites()
     for index, cx in ((left, 0.27), (right, 0.73)):
-        sprite = judge.resize_sprite(sprites[index, 0], 52)
-        image = judge.paste(image, sprite, round(cx * 128 - 26), 38)
+        sprite = resize_sprite(sprites[index, 0], 52)
+        image = paste(image, sprite, round(cx * 128 - 26), 38)
     return image
 
 
