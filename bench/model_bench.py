@@ -94,7 +94,7 @@ BENCH_DIR = ROOT / "var" / "bench"
 REPORT = BENCH_DIR / "model.md"
 GRID = BENCH_DIR / "model-grid.png"
 JUDGES_DIR = BENCH_DIR / "judges"
-PACKAGES_DIR = ROOT / "var" / "training" / "v2" / "data"
+PACKAGES_DIR = ROOT / "var" / "training" / "data"  # the training command's default --work-dir
 DEFAULT_MODEL = ROOT / "models" / "default"
 
 TARGET_BACKDROP = 0.90
