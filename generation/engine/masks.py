@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from contextlib import suppress
 from dataclasses import dataclass
@@ -389,9 +390,13 @@ def place_on_canvas(
 
 
 def parse_colour(value: str) -> tuple[int, int, int]:
-    """A CSS colour name or #RRGGBB as RGB; ValueError with a reason otherwise."""
+    """A CSS colour name (as people write them too: "light blue", "Dark-Green") or #RRGGBB as RGB;
+    ValueError with a reason otherwise."""
+    text = value.strip()
+    if not text.startswith("#") and "(" not in text:
+        text = re.sub(r"[\s_-]+", "", text)  # CSS names are one word: lightblue, darkgreen
     try:
-        red, green, blue = ImageColor.getrgb(value.strip())[:3]
+        red, green, blue = ImageColor.getrgb(text)[:3]
     except ValueError:
         raise ValueError(
             f"{value!r} is not a colour: use a name such as 'teal' or a hex value like #1e90ff."

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from generation import operations as ops
 from generation import services
 from generation.disclosure import TRAINED_ALGORITHMIC_MEDIA
-from generation.engine import pipelines
+from generation.engine import masks, pipelines
 from generation.imagefile import read_png_parameters
 from generation.models import Asset, GenerationRequest
 from review.models import ReviewState
@@ -316,3 +316,22 @@ def test_image_to_image_and_inpainting_share_the_loaded_components(tiny_model_di
             and derived.text_encoder is base.text_encoder
         )
     assert pipelines.get_task_pipeline(spec, ops.TASK_INPAINT) is inpaint, "made once per process"
+
+
+@pytest.mark.parametrize(
+    ("written", "rgb"),
+    [
+        ("teal", (0, 128, 128)),
+        ("light blue", (173, 216, 230)),
+        (" Dark-Green ", (0, 100, 0)),
+        ("#1e90ff", (30, 144, 255)),
+    ],
+)
+def test_a_recolour_takes_colour_names_as_people_write_them(written, rgb):
+    assert masks.parse_colour(written) == rgb
+
+
+@pytest.mark.parametrize("written", ["blurple", "light", "#12345", "rgb(1, 2)", ""])
+def test_a_recolour_refuses_what_is_not_a_colour(written):
+    with pytest.raises(ValueError, match="is not a colour"):
+        masks.parse_colour(written)
