@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 from diffusers import StableDiffusionPipeline
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from generation.engine.upscale import upscale_images
 from generation.presets import STYLES, compose_prompt
+
+LABEL_FONT = Path(__file__).resolve().parents[2] / "delivery" / "fonts" / "DejaVuSans.ttf"
 
 # (prompt, style key): every look, two-object scenes, surfaces, placement and size words, people at work.
 DEFAULT_PROMPTS: tuple[tuple[str, str], ...] = (
@@ -60,7 +62,10 @@ def render_grid(
     pipeline.set_progress_bar_config(disable=True)
     native = int(pipeline.vae.config.sample_size)
     rows = (len(prompts) + columns - 1) // columns
-    label_height = 30
+    # Labels sized to the tile, so a 512 px grid is as readable as a 128 px one.
+    font = ImageFont.truetype(str(LABEL_FONT), size=max(10, tile // 24))
+    line_height = round(font.size * 1.25)
+    label_height = 2 * line_height + 6
     grid = Image.new("RGB", (columns * tile, rows * (tile + label_height)), "white")
     draw = ImageDraw.Draw(grid)
     for index, (prompt, style) in enumerate(prompts):
@@ -79,13 +84,20 @@ def render_grid(
         x, y = (index % columns) * tile, (index // columns) * (tile + label_height)
         grid.paste(image.resize((tile, tile), Image.Resampling.LANCZOS), (x, y))
         label = prompt if style == "none" else f"{prompt} [{STYLES[style].label}]"
-        words = label.split()
-        middle = (len(words) + 1) // 2
-        for line_number, line in enumerate((" ".join(words[:middle]), " ".join(words[middle:]))):
-            draw.text((x + 3, y + tile + 2 + 13 * line_number), line, fill="black")
+        for line_number, line in enumerate(_two_lines(label, font, tile - 8)):
+            draw.text((x + 4, y + tile + 3 + line_height * line_number), line, fill="black", font=font)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out, quality=85)  # the quality applies to JPEG and WebP outputs
     return out
+
+
+def _two_lines(label: str, font: ImageFont.FreeTypeFont, width: float) -> tuple[str, str]:
+    """The label over two lines: as many words on the first as fit in ``width``, the rest on the second."""
+    words = label.split()
+    cut = len(words)
+    while cut > 1 and font.getlength(" ".join(words[:cut])) > width:
+        cut -= 1
+    return " ".join(words[:cut]), " ".join(words[cut:])
 
 
 def main() -> None:
