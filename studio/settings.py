@@ -322,22 +322,24 @@ CELERY_TASK_TIME_LIMIT = int(STUDIO_JOB_TIME_LIMIT) + 120
 STUDIO_MODEL_DIR = Path(env_str("STUDIO_MODEL_DIR", str(VAR_DIR / "models")))
 STUDIO_MODELS = {
     # Trained by Studio itself (manage.py train_default_model) and shipped in models/default: it renders
-    # 64 x 64 px on a CPU in about two seconds, and Real-ESRGAN brings that to 256 x 256.
+    # 128 x 128 px on a CPU, and Real-ESRGAN brings that to 512 x 512.
     "default": {
         "label": "Studio default (small, CPU)",
         "source": str(BASE_DIR / "models" / "default"),
         "tasks": ["text2img", "img2img", "inpaint"],
-        "notice": "A small model Studio trained itself. It draws one everyday object from its list (name it "
-        "in the prompt) on a plain colour, a gradient or a simple scene such as a wooden desk, a brick wall, "
-        "grass, sand or the sky, at 256 x 256 px. Try “a coffee mug on a wooden desk”. For any other "
-        "subject, ask an admin to add a larger model.",
+        "notice": "A small model Studio trained itself. It draws one or two everyday objects from its list "
+        "(name them in the prompt) as a product shot on a surface or backdrop such as a studio sweep, a "
+        "wooden desk, marble, concrete, fabric, grass, sand, a brick wall, a shelf, the sky or a colour, "
+        "at 512 x 512 px, in three looks: 3D render (the default), flat illustration and emoji. Its objects "
+        "come out soft and simplified. Try “a coffee mug on a wooden desk”. For any other subject, ask an "
+        "admin to add a larger model.",
         "default_steps": 25,
         "default_guidance": 5.0,
-        "native_size": 64,
+        "native_size": 128,
         "upscaler": "realesrgan-x4",
-        "max_side": 256,
-        # It has learned one look, Noto's emoji art: its style menu offers only that.
-        "styles": ["none", "emoji"],
+        "max_side": 512,
+        # The three looks it learned, one per art set: its style menu offers those only.
+        "styles": ["none", "3d-render", "flat-illustration", "emoji"],
     },
     # Random weights, built by `manage.py build_tiny_model`: lets the test suite run every part of Studio
     # in seconds. Test-only: it runs when asked for by key, but users are offered it only with

@@ -54,7 +54,8 @@ def test_a_style_the_model_does_not_draw_is_a_422_that_says_which_it_draws(api):
     problem = assert_problem(api.post("/api/v1/requests", body), 422, field="style")
 
     assert (
-        "Studio default draws only these styles: No style, Emoji; choose one of them or another model."
+        "Studio default draws only these styles: No style, 3D render, Flat illustration, Emoji; "
+        "choose one of them or another model."
     ) in problem["detail"]
     assert not GenerationRequest.objects.exists()
 
@@ -66,5 +67,5 @@ def test_a_style_the_model_draws_is_queued_and_the_models_list_says_which_it_dra
     assert response.status_code == 201, response.content
     assert response.json()["style"] == "emoji"
     styles = {model["key"]: model["styles"] for model in api.get("/api/v1/models").json()}
-    assert styles["default"] == ["none", "emoji"]
+    assert styles["default"] == ["none", "3d-render", "flat-illustration", "emoji"]
     assert styles["tiny"] == list(STYLES)

@@ -31,13 +31,13 @@ def test_the_generate_form_follows_the_model_measures_the_prompt_and_explains_a_
 
     # The default model makes one size: the menu offers that one, and no custom width and height.
     size = page.locator("#id_size")
-    expect(size.locator("option")).to_have_text(["Square 256 x 256"])
+    expect(size.locator("option")).to_have_text(["Square 512 x 512"])
     expect(page.locator("[data-custom-size]")).to_be_hidden()
     expect(page.locator("#notice-default")).to_be_visible()
 
-    # It draws the one look it was trained on: its style menu offers only that (and no style).
+    # It draws the three looks it was trained on: its style menu offers only those (and no style).
     style = page.locator("#id_style")
-    expect(style.locator("option")).to_have_text(["No style", "Emoji"])
+    expect(style.locator("option")).to_have_text(["No style", "3D render", "Flat illustration", "Emoji"])
     page.select_option("#id_style", "emoji")
 
     # Another model, other menus (and its notice), the style kept; a custom size shows the width and height.

@@ -23,9 +23,9 @@ def test_marketer_generates_reviewer_approves_site_fetches_a_variant(
     # The shipped default model is preselected, at its one size, with what it can draw.
     expect(page.locator("#notice-default")).to_contain_text("What it can draw")
     expect(page.locator("#id_model")).to_have_value("default")
-    expect(page.locator("#id_size")).to_have_value("square-small")
+    expect(page.locator("#id_size")).to_have_value("square")
     page.fill("#id_prompt", "a coffee mug on a wooden desk")
-    page.select_option("#id_size", "square-small")
+    page.select_option("#id_size", "square")
     page.click(".advanced summary")
     page.fill("#id_steps", "2")
     page.fill("#id_campaign", "Launch")

@@ -115,9 +115,9 @@ def test_the_default_model_from_a_shell_prints_only_the_paths(tmp_path):
     assert "%" not in result.stdout, "stdout carries the paths only"
     for path in paths:
         embedded = read_png_parameters(Path(path).read_bytes())
-        assert (embedded["model"], embedded["size"]) == ("default", "256x256")
+        assert (embedded["model"], embedded["size"]) == ("default", "512x512")
         assert embedded["upscaler"] == "Real-ESRGAN realesr-animevideov3-x4"
-    assert "upscaled to 256 x 256 by Real-ESRGAN" in result.stderr
+    assert "upscaled to 512 x 512 by Real-ESRGAN" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -133,12 +133,12 @@ def test_the_default_model_from_a_shell_prints_only_the_paths(tmp_path):
         ({"style": "oil"}, "Unknown --style 'oil'"),
         (
             {"style": "watercolor"},
-            "Studio default draws only these styles: No style, Emoji; "
-            "choose one of them or another model. Their keys: none, emoji.",
+            "Studio default draws only these styles: No style, 3D render, Flat illustration, Emoji; "
+            "choose one of them or another model. Their keys: none, 3d-render, flat-illustration, emoji.",
         ),
-        ({"style": "3d-render"}, "Studio default draws only these styles: No style, Emoji;"),
+        ({"style": "cinematic"}, "Studio default draws only these styles: No style, 3D render,"),
         ({"prompt": "  "}, "--prompt is empty"),
-        ({"size": "512x512"}, "Studio default makes 256 x 256 images only"),
+        ({"size": "256x256"}, "Studio default makes 512 x 512 images only"),
         ({"size": "big"}, "--size must look like 512x512"),
         ({"model": "tiny", "size": "100x64"}, "The nearest to 100 x 64 it makes is 96 x 64"),
         ({"model": "tiny", "size": "1024x1024"}, "from 64 to 512 px"),

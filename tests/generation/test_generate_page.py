@@ -57,9 +57,9 @@ def _field_block(body: str, field_id: str) -> str:
 @pytest.mark.parametrize(
     ("model", "size", "problem"),
     [
-        ("default", (256, 256), ""),
-        ("default", (512, 512), "Studio default makes 256 x 256 images only; choose Square 256 x 256"),
-        ("default", (1024, 1024), "Studio default makes 256 x 256 images only; choose Square 256 x 256"),
+        ("default", (512, 512), ""),
+        ("default", (256, 256), "Studio default makes 512 x 512 images only; choose Square 512 x 512"),
+        ("default", (1024, 1024), "Studio default makes 512 x 512 images only; choose Square 512 x 512"),
         ("tiny", (512, 384), ""),
         (
             "tiny",
@@ -75,10 +75,10 @@ def test_a_model_says_which_sizes_it_makes(model, size, problem):
 
 
 def test_each_model_is_offered_only_the_sizes_it_makes():
-    assert [preset.key for preset in get_model("default").size_presets()] == ["square-small"]
+    assert [preset.key for preset in get_model("default").size_presets()] == ["square"]
     # Up to 512 px a side: the landscape, portrait and banner presets are larger.
     assert [preset.key for preset in get_model("tiny").size_presets()] == ["square-small", "square"]
-    assert get_model("default").default_size() == (256, 256)
+    assert get_model("default").default_size() == (512, 512)
     assert get_model("tiny").default_size() == (512, 512)
 
 
@@ -107,13 +107,11 @@ def test_the_size_menu_is_the_selected_models_and_the_page_carries_every_models_
     body = marketer_client.get(reverse("generation:create")).content.decode()
 
     size_select = re.search(r'<select name="size".*?</select>', body, re.S).group(0)
-    assert re.findall(r'<option value="([^"]+)"', size_select) == ["square-small"], (
-        "the default makes one size"
-    )
+    assert re.findall(r'<option value="([^"]+)"', size_select) == ["square"], "the default makes one size"
     menus = json.loads(
         re.search(r'<script id="size-menus" type="application/json">(.*?)</script>', body).group(1)
     )
-    assert menus["default"] == {"sizes": [["square-small", "Square 256 x 256"]], "default": "square-small"}
+    assert menus["default"] == {"sizes": [["square", "Square 512 x 512"]], "default": "square"}
     assert [key for key, _label in menus["tiny"]["sizes"]] == ["square-small", "square", "custom"]
     assert menus["tiny"]["default"] == "square"
 
@@ -152,11 +150,11 @@ def test_a_posted_model_gets_its_own_size_menu_back(marketer_client):
             "id_height",
             "Give a height for a custom size. Tiny test pipeline makes each side from 64 to 512 px",
         ),
-        ({"model": "default", "size": "custom"}, "id_size", "Studio default makes 256 x 256 images only"),
+        ({"model": "default", "size": "custom"}, "id_size", "Studio default makes 512 x 512 images only"),
         (
-            {"model": "default", "size": "square"},
+            {"model": "default", "size": "square-small"},
             "id_size",
-            "Studio default makes 256 x 256 images only",
+            "Studio default makes 512 x 512 images only",
         ),
     ],
 )
@@ -190,7 +188,7 @@ def test_the_generate_command_refuses_with_the_same_rule(tmp_path):
 
 # --- One style rule --------------------------------------------------------------------------------------
 
-DEFAULT_STYLES = ["none", "emoji"]
+DEFAULT_STYLES = ["none", "3d-render", "flat-illustration", "emoji"]
 
 
 @pytest.mark.django_db
@@ -201,7 +199,12 @@ def test_the_style_menu_is_the_selected_models_and_the_page_carries_every_models
     menus = json.loads(
         re.search(r'<script id="style-menus" type="application/json">(.*?)</script>', body).group(1)
     )
-    assert menus["default"] == [["none", "No style"], ["emoji", "Emoji"]]
+    assert menus["default"] == [
+        ["none", "No style"],
+        ["3d-render", "3D render"],
+        ["flat-illustration", "Flat illustration"],
+        ["emoji", "Emoji"],
+    ]
     assert [key for key, _label in menus["tiny"]] == list(STYLES), "a model that lists none offers all"
 
 
@@ -213,7 +216,7 @@ def test_a_posted_model_gets_its_own_style_menu_back(marketer_client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("style", ["watercolor", "3d-render", "flat-illustration", "photorealistic"])
+@pytest.mark.parametrize("style", ["watercolor", "cinematic", "product-photography", "photorealistic"])
 def test_a_style_the_model_does_not_draw_is_refused_beside_the_field_saying_what_it_draws(
     marketer_client, style
 ):
@@ -221,7 +224,8 @@ def test_a_style_the_model_does_not_draw_is_refused_beside_the_field_saying_what
 
     assert response.status_code == 400
     assert (
-        "Studio default draws only these styles: No style, Emoji; choose one of them or another model."
+        "Studio default draws only these styles: No style, 3D render, Flat illustration, Emoji; "
+        "choose one of them or another model."
     ) in _field_block(response.content.decode(), "id_style")
     assert not GenerationRequest.objects.exists()
 

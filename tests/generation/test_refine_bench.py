@@ -158,9 +158,9 @@ def test_the_sources_are_the_size_the_registrys_default_entry_delivers(bench, se
     # A larger default model in the registry: the bench follows it.
     settings.STUDIO_MODELS = {
         **settings.STUDIO_MODELS,
-        "default": {**settings.STUDIO_MODELS["default"], "native_size": 128, "max_side": 512},
+        "default": {**settings.STUDIO_MODELS["default"], "native_size": 256, "max_side": 1024},
     }
-    assert bench.delivered_size(get_model("default")) == 512
+    assert bench.delivered_size(get_model("default")) == 1024
     with pytest.raises(SystemExit, match="makes any size"):
         bench.delivered_size(get_model("tiny"))
 

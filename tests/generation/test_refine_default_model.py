@@ -17,7 +17,7 @@ from generation.engine.registry import get_model
 from generation.engine.runner import TextToImageJob
 
 STEPS = 25
-# What the shipped default model delivers: 256 px today (64 px drawn, Real-ESRGAN x4).
+# What the shipped default model delivers: 512 px (128 px drawn, Real-ESRGAN x4); the first generation: 256.
 SIZE = get_model("default").output_size
 
 

@@ -150,7 +150,7 @@ def case(surface, send, statuses=(400,), *, stores=False, check=None, id: str):
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 # The default model at its one size, as a new user's Generate page starts.
-GENERATE_FIELDS = generate_form_data(model="default", size="square-small", width="", height="", steps="4")
+GENERATE_FIELDS = generate_form_data(model="default", size="square", width="", height="", steps="4")
 
 
 def upload_one(name: str, build: Callable[[], bytes]):
@@ -471,7 +471,7 @@ CORPUS = [
         lambda t: t.client.generic(
             "POST",
             reverse("generation:create"),
-            b"prompt=%FF%FE%00&steps=4&guidance=5&size=square-small&model=default&style=none&num_images=1",
+            b"prompt=%FF%FE%00&steps=4&guidance=5&size=square&model=default&style=none&num_images=1",
             content_type="application/x-www-form-urlencoded",
         ),
         id="generate-invalid-utf8-and-nul-percent-encoded",
