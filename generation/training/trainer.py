@@ -162,7 +162,6 @@ class _BatchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):
         self.encoder = encoder
 
     def __getitem__(self, step: int) -> tuple[Any, ...]:
-        torch.set_num_threads(1)
         images, captions = self.compositor.batch(
             step, self.batch_size, self.caption_dropout, stream=self.stream
         )
@@ -171,6 +170,11 @@ class _BatchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):
         with torch.no_grad():
             posterior = self.encoder.encode(images).latent_dist
         return posterior.mean, posterior.std, captions
+
+
+def _one_thread(_worker_id: int) -> None:
+    """A data worker computes on one thread: the training step keeps the cores it was given."""
+    torch.set_num_threads(1)
 
 
 class ExponentialMovingAverage(Generic[ModuleT]):
@@ -415,6 +419,7 @@ class Trainer:
             batch_size=None,
             sampler=range(start, end),
             num_workers=self.config.data_workers,
+            worker_init_fn=_one_thread,
             prefetch_factor=4,
             persistent_workers=False,
             pin_memory=self.device.type == "cuda",

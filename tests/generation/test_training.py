@@ -262,7 +262,17 @@ def test_mixed_precision_and_worker_processes_train_the_same_run_that_resumes_in
     assert json.loads((mixed.output_dir / STATE_FILE).read_text())["unet_steps"] == 3
 
 
-def test_a_worker_running_the_vae_encoder_trains_the_same_unet_as_the_training_process(work: Path) -> None:
+@pytest.fixture
+def two_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(previous)
+
+
+def test_a_worker_running_the_vae_encoder_trains_the_same_unet_as_the_training_process(
+    work: Path, two_threads: int
+) -> None:
     # On a CPU the data worker encodes the batches (a second core's worth of work); the steps must not change.
     runs = {}
     for workers in (0, 1):
@@ -271,6 +281,7 @@ def test_a_worker_running_the_vae_encoder_trains_the_same_unet_as_the_training_p
         shutil.copytree(work / "work" / "data", config.work_dir / "data")
         Trainer(config, log=lambda _: None).run()
         runs[workers] = load_file(config.output_dir / "unet" / "diffusion_pytorch_model.safetensors")
+        assert torch.get_num_threads() == two_threads, "only the worker processes are held to one thread"
     initial = Trainer(_config(work, work_dir=work / "workers-0" / "work", resume=False), log=lambda _: None)
     untrained = initial.unet.state_dict()
     assert runs[0].keys() == runs[1].keys()
