@@ -16,10 +16,12 @@ import torch
 from diffusers import StableDiffusionPipeline
 from PIL import Image, ImageDraw, ImageFont
 
+from delivery.overlays import DEFAULT_FONT, FONTS
 from generation.engine.upscale import upscale_images
 from generation.presets import STYLES, compose_prompt
 
-LABEL_FONT = Path(__file__).resolve().parents[2] / "delivery" / "fonts" / "DejaVuSans.ttf"
+# The font Studio ships for text overlays (delivery/fonts), so a grid looks the same on any machine.
+LABEL_FONT = FONTS[DEFAULT_FONT].file(bold=False)
 
 # (prompt, style key): every look, two-object scenes, surfaces, placement and size words, people at work.
 DEFAULT_PROMPTS: tuple[tuple[str, str], ...] = (
